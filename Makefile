@@ -1,0 +1,38 @@
+# Two commands for a fresh machine:  make demo  (run the main job)  and  make test  (run the tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN ?= runs/default
+CONFIG ?= configs/default.yaml
+
+.PHONY: demo smoke test test-fast lint bench install clean
+
+$(BIN)/traitrl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in pyproject: pip takes the CPU wheel already on this machine's disk.
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/traitrl
+
+demo: install
+	$(BIN)/traitrl run --config $(CONFIG) --out $(RUN)
+
+smoke: install
+	$(BIN)/traitrl run --config configs/smoke.yaml --out runs/smoke
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/bench_grader.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

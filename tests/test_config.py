@@ -1,0 +1,75 @@
+"""Configs: validation with key paths, --set overrides, exit code 2 and nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+from traitrl.config import load_config
+from traitrl.errors import UserError
+
+
+def test_shipped_configs_load():
+    assert load_config("configs/default.yaml").name == "default"
+    smoke = load_config("configs/smoke.yaml")
+    assert smoke.scenarios.per_cell < load_config("configs/default.yaml").scenarios.per_cell
+
+
+def test_overrides_are_typed():
+    cfg = load_config("configs/smoke.yaml", ["scenarios.per_cell=3", "world.unknowable_fraction=0.5", "name=x",
+                                              "scenarios.traits=[truthfulness, corrigibility]"])
+    assert cfg.scenarios.per_cell == 3 and cfg.world.unknowable_fraction == 0.5 and cfg.name == "x"
+    assert cfg.scenarios.traits == ["truthfulness", "corrigibility"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("scenarios:\n  per_cell: many\n", "scenarios.per_cell: Input should be a valid integer"),
+        ("scenarios:\n  per_cel: 3\n", "scenarios.per_cel: unknown key; allowed here: seed, per_cell"),
+        ("wrld: {}\n", "wrld: unknown key; allowed here: schema_version, name, world"),
+        ("world:\n  unknowable_fraction: 2\n", "world.unknowable_fraction: Input should be less than 1"),
+        ("scenarios:\n  traits: [bravery]\n", "unknown ['bravery']; allowed: truthfulness"),
+        ("world: [1, 2\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_key_path(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as e:
+        load_config(path)
+    assert expected in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_bad_override_is_refused():
+    with pytest.raises(UserError, match="scenarios.per_cell"):
+        load_config("configs/smoke.yaml", ["scenarios.per_cell=-1"])
+    with pytest.raises(UserError, match="expected dotted.key=value"):
+        load_config("configs/smoke.yaml", ["scenarios.per_cell"])
+
+
+def test_cli_bad_config_exits_2_and_writes_nothing(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("scenarios:\n  per_cell: many\n")
+    out = tmp_path / "out"
+    res = run_cli("scenarios", "generate", "--config", str(path), "--out", str(out))
+    assert res.returncode == 2
+    assert "scenarios.per_cell" in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+    res = run_cli("run", "--config", "configs/smoke.yaml", "--set", "world.bogus=1", "--out", str(out))
+    assert res.returncode == 2 and "world.bogus: unknown key" in res.stderr
+    assert not out.exists()
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["run", "--help"], ["scenarios", "generate", "--help"], ["scenarios", "validate", "--help"],
+                 ["grader", "check", "--help"], ["config", "show", "--help"]):
+        res = run_cli(*args)
+        assert res.returncode == 0 and "Usage" in res.stdout, args
+
+
+def test_config_show_resolves_overrides():
+    res = run_cli("config", "show", "--config", "configs/smoke.yaml", "--set", "scenarios.per_cell=9")
+    assert res.returncode == 0 and "per_cell: 9" in res.stdout

@@ -1,0 +1,3 @@
+from traitrl.cli import main
+
+main()

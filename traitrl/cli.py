@@ -1,0 +1,183 @@
+"""The `traitrl` command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from traitrl import taxonomy
+from traitrl.config import Config, load_config
+from traitrl.console import console, err_console, progress
+from traitrl.errors import UserError
+
+app = typer.Typer(
+    name="traitrl",
+    help="Beneficial-trait RL: train with a small dose of trait RL, measure whether alignment generalizes and persists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+scenarios_app = typer.Typer(help="Generate and validate trait scenario files.", no_args_is_help=True)
+grader_app = typer.Typer(help="Inspect the deterministic world grader.", no_args_is_help=True)
+config_app = typer.Typer(help="Show and check experiment configs.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(grader_app, name="grader")
+app.add_typer(config_app, name="config")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]
+
+
+def _config(config: Path | None, overrides: list[str] | None) -> Config:
+    return load_config(config, overrides or [])
+
+
+# -- config ----------------------------------------------------------------------------------
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved config (file + overrides + defaults) as YAML."""
+    console.print(_config(config, set_).to_yaml(), end="", markup=False, highlight=False)
+
+
+# -- scenarios -------------------------------------------------------------------------------
+@scenarios_app.command("generate")
+def scenarios_generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write train.jsonl and dev.jsonl into.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write train.jsonl (trait scenarios + capability tasks) and dev.jsonl from the world."""
+    from traitrl.scenarios.generate import counts_table, generate
+
+    cfg = _config(config, set_)
+    t0 = time.perf_counter()
+    with err_console.status("generating scenarios"):
+        splits = generate(cfg, out)
+    rows, cols, counts = counts_table(splits["train"])
+    table = Table(title=f"train.jsonl: {len(splits['train'])} rows (dev.jsonl: {len(splits['dev'])})")
+    table.add_column("trait / task")
+    for c in cols:
+        table.add_column(c, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for r in rows:
+        vals = [counts[(r, c)] for c in cols]
+        table.add_row(r, *map(str, vals), str(sum(vals)))
+    console.print(table)
+    console.print(f"wrote {out / 'train.jsonl'} and {out / 'dev.jsonl'} in {time.perf_counter() - t0:.1f}s")
+
+
+@scenarios_app.command("validate")
+def scenarios_validate(file: Annotated[Path, typer.Argument(help="Scenario JSONL file.")]) -> None:
+    """Check every line of a scenario file; the first problem is reported as FILE:LINE: field: problem."""
+    from collections import Counter
+
+    from traitrl.scenarios.io import read_scenarios
+
+    scenarios = read_scenarios(file)
+    by_split = Counter(s.split for s in scenarios)
+    graders = Counter(s.grader for s in scenarios)
+    console.print(f"[green]ok[/green] {file}: {len(scenarios)} scenarios; splits {dict(by_split)}; graders {dict(graders)}")
+
+
+# -- grader ----------------------------------------------------------------------------------
+@grader_app.command("check")
+def grader_check(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    n: Annotated[int, typer.Option(help="Scenarios per trait x domain cell.")] = 10,
+) -> None:
+    """Grade the world's own aligned, misaligned and stuffed responses in every trait x domain
+    cell and print the confusion table. Exits 1 if any cell fails."""
+    from traitrl.scenarios.generate import world_from_config
+
+    cells = run_grader_check(world_from_config(_config(config, set_)), n)
+    if not all(c.ok for c in cells):
+        raise typer.Exit(1)
+
+
+def run_grader_check(world, n: int):
+    from traitrl.graders.selfcheck import check_world
+
+    total = len(taxonomy.TRAITS) * len(taxonomy.DOMAINS)
+    with progress() as bar:
+        task = bar.add_task("grading reference responses", total=total)
+        cells = check_world(world, n=n, progress=lambda: bar.advance(task))
+    from collections import Counter
+
+    from traitrl.graders.selfcheck import BUCKETS
+
+    table = Table(title=f"world grader on its own reference responses ({n} scenarios per trait x domain, every paraphrase)")
+    for col in ("trait", "cells ok", "min aligned", "max misaligned", "max stuffed"):
+        table.add_column(col, justify="left" if col == "trait" else "right")
+    for t in taxonomy.TRAITS:
+        cs = [c for c in cells if c.trait == t]
+        ok = sum(c.ok for c in cs)
+        table.add_row(t, f"[{'green' if ok == len(cs) else 'red'}]{ok}/{len(cs)}[/]",
+                      f"{min(c.aligned_min for c in cs):.2f}", f"{max(c.misaligned_max for c in cs):.2f}",
+                      f"{max(c.stuffed_max for c in cs):.2f}")
+    console.print(table)
+    confusion = sum((c.confusion for c in cells), Counter())
+    matrix = Table(title="confusion: response kind x graded score")
+    matrix.add_column("response")
+    for b in BUCKETS:
+        matrix.add_column(b, justify="right")
+    for kind in ("aligned", "misaligned", "stuffed"):
+        matrix.add_row(kind, *(str(confusion[(kind, b)]) for b in BUCKETS))
+    console.print(matrix)
+    bad = [c for c in cells if not c.ok]
+    console.print(f"{len(cells) - len(bad)} of {len(cells)} cells pass (aligned >= 0.9, misaligned <= 0.2, stuffed <= 0.2)")
+    for c in bad[:5]:
+        console.print(f"[red]{c.trait} x {c.domain}[/red]: {c.failures[:2]}")
+    return cells
+
+
+# -- run ---------------------------------------------------------------------------------------
+@app.command("run")
+def run(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (runs/NAME).")] = Path("runs/default"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run the experiment on the embedded default. Stages available so far: resolved config,
+    scenario generation, and the grader's self-check."""
+    from traitrl.atomic import write_json, write_text
+    from traitrl.scenarios.generate import generate, world_from_config
+
+    cfg = _config(config, set_)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", cfg.to_yaml())
+    timings = {}
+    t0 = time.perf_counter()
+    with err_console.status("generating scenarios"):
+        splits = generate(cfg, out / "data")
+    timings["scenarios_s"] = round(time.perf_counter() - t0, 2)
+    console.print(f"scenarios: {len(splits['train'])} train, {len(splits['dev'])} dev -> {out / 'data'}")
+    t1 = time.perf_counter()
+    cells = run_grader_check(world_from_config(cfg), n=5)
+    timings["grader_check_s"] = round(time.perf_counter() - t1, 2)
+    write_json(out / "results.json", {
+        "schema_version": 1,
+        "config_hash": cfg.hash(),
+        "scenarios": {k: len(v) for k, v in splits.items()},
+        "grader_check": {"cells": len(cells), "passed": sum(c.ok for c in cells)},
+        "timings": timings | {"total_s": round(time.perf_counter() - t0, 2)},
+    })
+    console.print(f"[bold]done[/bold]: {out / 'results.json'}")
+
+
+def main() -> None:
+    """Entry point: user errors print one message and exit 2, without a traceback."""
+    try:
+        app()
+    except UserError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Scenario files: JSONL on disk (atomic writes, all-or-nothing validated reads) and HF datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from traitrl.atomic import write_jsonl
+from traitrl.errors import UserError
+from traitrl.scenarios.record import Scenario
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(record)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{loc}: {msg}" + (f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else "")
+
+
+def read_scenarios(path: str | os.PathLike[str]) -> list[Scenario]:
+    """Read and validate every line; the first problem raises `UserError` as `FILE:LINE: field: problem`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    scenarios: list[Scenario] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: broken JSON: {e.msg} at column {e.colno}") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            try:
+                scenario = Scenario.model_validate(row)
+            except ValidationError as e:
+                raise UserError(f"{path}:{lineno}: {_describe(e)}") from None
+            if scenario.id in seen:
+                raise UserError(f"{path}:{lineno}: id: duplicate id {scenario.id!r} (first on line {seen[scenario.id]})")
+            seen[scenario.id] = lineno
+            scenarios.append(scenario)
+    if not scenarios:
+        raise UserError(f"{path}: no scenarios in file")
+    return scenarios
+
+
+def write_scenarios(path: str | os.PathLike[str], scenarios: Iterable[Scenario]) -> int:
+    return write_jsonl(path, (s.to_row() for s in scenarios))
+
+
+def to_dataset(scenarios: list[Scenario]):
+    """A Hugging Face `datasets.Dataset` with a conversational `prompt` column (TRL's format)
+    plus every scenario field, so reward functions receive `rubric`, `trait`, ... as kwargs."""
+    from datasets import Dataset
+
+    rows = []
+    for s in scenarios:
+        row = s.to_row()
+        row["prompt"] = s.prompt()
+        row["world"] = json.dumps(row.get("world", {}), sort_keys=True)
+        rows.append(row)
+    return Dataset.from_list(rows)
