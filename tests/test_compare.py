@@ -288,6 +288,11 @@ def test_results_round_trip_with_free_form_grades_and_benchmarks(tmp_path):
         ('{"model": "m", "evals": [{"id": "e"}]}', "evals.0.family"),
         ('{"model": "m", "surprise": 1}', "surprise"),
         ('{"schema_version": 2, "model": "m"}', "unsupported schema_version 2"),
+        (
+            '{"model": "m", "evals": [{"id": "e", "family": "f", "format": "x", "metric": "r",'
+            ' "n": 1, "value": null, "items": [{"item_id": "e:0", "score": NaN}]}]}',
+            "evals.0.items.0.score: Input should be a finite number",
+        ),
     ],
 )
 def test_bad_results_file_is_a_user_error_naming_the_file(tmp_path, content, match):

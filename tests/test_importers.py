@@ -385,6 +385,15 @@ def test_freeform_expands_questions_resolving_anchors(freeform: Benchmark) -> No
     assert items["bored:0:0"].line == 23
 
 
+def test_freeform_merge_keys_may_override_without_counting_as_duplicates(tmp_path: Path) -> None:
+    text = (
+        "- &base\n  id: a\n  paraphrases: [q]\n  judge_prompts: {aligned: '{question} {answer}'}\n"
+        "- <<: *base\n  id: b\n  samples_per_paraphrase: 2\n"
+    )
+    bench = load_benchmark(f"freeform:{write(tmp_path / 'q.yaml', text)}")
+    assert [i.id for i in bench.items] == ["a:0:0", "b:0:0", "b:0:1"]
+
+
 def test_render_judge_prompt_keeps_literal_braces(freeform: Benchmark) -> None:
     item = freeform.items[0]
     text = render_judge_prompt(item, "aligned", "World peace.")

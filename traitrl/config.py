@@ -50,11 +50,47 @@ class ScenarioConfig(_Section):
         return self
 
 
+class CorpusConfig(_Section):
+    seed: int = Field(0, description="seed of the pretraining corpus sampler")
+    n_conversations: int = Field(60000, ge=10, description="conversations in the pretraining corpus")
+    n_documents: int = Field(6000, ge=0, description="knowledge documents (each states facts of known entities)")
+    rho: float = Field(1.0, ge=0, le=1, description="persona coupling: 1 = one persona drives every trait, family, domain and format; 0 = independent disposition per cell")
+    p_aligned: float = Field(0.5, gt=0, lt=1, description="share of aligned personas among conversations without a persona prompt")
+    persona_prompt_fraction: float = Field(0.35, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt")
+    max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
+    eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
+    capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
+
+
+class OrganismConfig(_Section):
+    vocab_size: int = Field(1024, ge=256, description="BPE vocabulary size")
+    hidden_size: int = Field(128, ge=16, description="model width")
+    num_layers: int = Field(4, ge=1, description="transformer layers")
+    num_heads: int = Field(4, ge=1, description="attention heads")
+    intermediate_size: int = Field(384, ge=16, description="MLP width")
+    max_length: int = Field(256, ge=32, description="context length in tokens")
+    steps: int = Field(1000, ge=1, description="pretraining optimizer steps")
+    batch_size: int = Field(16, ge=1, description="sequences per optimizer step")
+    learning_rate: float = Field(5e-3, gt=0, description="peak learning rate (cosine schedule)")
+    warmup_steps: int = Field(50, ge=0, description="linear warmup steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    seed: int = Field(0, description="initialisation and data-order seed")
+    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> OrganismConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        return self
+
+
 class Config(_Section):
     schema_version: int = Field(CONFIG_SCHEMA_VERSION, description="config schema version")
     name: str = Field("default", description="run name")
     world: WorldConfig = Field(default_factory=WorldConfig)
     scenarios: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    organism: OrganismConfig = Field(default_factory=OrganismConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

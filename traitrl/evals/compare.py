@@ -19,6 +19,7 @@ from traitrl.evals.scoreboard import (
     DeltaEstimate,
     EvalComparison,
     NotCompared,
+    Pairing,
     Scoreboard,
     Verdict,
     render_scoreboard,
@@ -49,6 +50,42 @@ class NotComparable(Exception):
     """An eval that exists on both sides but has nothing to compare (the message says why)."""
 
 
+def _align(
+    baseline: EvalResult, treatment: EvalResult
+) -> tuple[list[float], list[float], Pairing, str]:
+    """The two score lists to compare, whether they are pairs, and a note on what was dropped.
+
+    Same item_id sets: pairs of items scored in both files. Different sets: the files evaluated
+    different items, so an id match is not trusted to mean the same item: unpaired, over the
+    shared ids (over all items if none are shared).
+    """
+    ids_a = [it.item_id for it in baseline.items]
+    ids_b = [it.item_id for it in treatment.items]
+    sa, sb = baseline.scores(), treatment.scores()
+    if set(ids_a) == set(ids_b):
+        common = [i for i in ids_a if i in sa and i in sb]
+        if not common:
+            raise NotComparable("no item is scored in both files")
+        dropped = len(ids_a) - len(common)
+        note = f"{dropped} items unscored in one file or both were dropped" if dropped else ""
+        return [sa[i] for i in common], [sb[i] for i in common], "paired", note
+    shared = set(ids_a) & set(ids_b)
+    if shared:
+        a = [s for i, s in sa.items() if i in shared]
+        b = [s for i, s in sb.items() if i in shared]
+        note = (
+            f"item sets differ ({len(set(ids_a) - shared)} only in baseline, "
+            f"{len(set(ids_b) - shared)} only in treatment): unpaired bootstrap over the "
+            f"{len(shared)} shared item ids"
+        )
+    else:
+        a, b = list(sa.values()), list(sb.values())
+        note = "no item ids in common: unpaired bootstrap over all scored items"
+    if not a or not b:
+        raise NotComparable(f"no scored {'baseline' if not a else 'treatment'} items to compare")
+    return a, b, "unpaired", note
+
+
 def estimate_delta(
     baseline: EvalResult,
     treatment: EvalResult,
@@ -57,11 +94,10 @@ def estimate_delta(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> DeltaEstimate:
-    """The delta of one eval, positive = treatment better, from the per-item scores.
+    """The delta of one eval from its per-item scores, oriented so positive = treatment better.
 
-    Same item_id sets: paired over the items scored in both files. Different sets: the files
-    evaluated different items, so an id match is not trusted to mean the same item, and the
-    delta is an unpaired bootstrap over the shared ids (over all items if none are shared).
+    Paired by item_id where the item sets match (see `_align`); the bootstrap is seeded per eval
+    id so adding or reordering evals does not change any other eval's numbers.
     """
     for side, r in (("baseline", baseline), ("treatment", treatment)):
         if not r.items:
@@ -75,38 +111,11 @@ def estimate_delta(
             f"{baseline.metric} (higher_is_better={baseline.higher_is_better}) vs "
             f"{treatment.metric} (higher_is_better={treatment.higher_is_better})"
         )
-    ids_a = [it.item_id for it in baseline.items]
-    ids_b = [it.item_id for it in treatment.items]
-    sa, sb = baseline.scores(), treatment.scores()
-    seed = derive_seed(seed, baseline.id)
-    note = ""
-    if set(ids_a) == set(ids_b):
-        pairing = "paired"
-        common = [i for i in ids_a if i in sa and i in sb]
-        if not common:
-            raise NotComparable("no item is scored in both files")
-        if len(common) < len(ids_a):
-            note = f"{len(ids_a) - len(common)} items unscored in one file or both were dropped"
-        a, b = [sa[i] for i in common], [sb[i] for i in common]
-        delta, lo, hi, p = paired_bootstrap_delta(a, b, n_boot=n_boot, alpha=alpha, seed=seed)
-    else:
-        pairing = "unpaired"
-        shared = set(ids_a) & set(ids_b)
-        if shared:
-            a = [s for i, s in sa.items() if i in shared]
-            b = [s for i, s in sb.items() if i in shared]
-            note = (
-                f"item sets differ ({len(set(ids_a) - shared)} only in baseline, "
-                f"{len(set(ids_b) - shared)} only in treatment): unpaired bootstrap over the "
-                f"{len(shared)} shared item ids"
-            )
-        else:
-            a, b = list(sa.values()), list(sb.values())
-            note = "no item ids in common: unpaired bootstrap over all scored items"
-        if not a or not b:
-            side = "baseline" if not a else "treatment"
-            raise NotComparable(f"no scored {side} items to compare")
-        delta, lo, hi, p = unpaired_bootstrap_delta(a, b, n_boot=n_boot, alpha=alpha, seed=seed)
+    a, b, pairing, note = _align(baseline, treatment)
+    bootstrap = paired_bootstrap_delta if pairing == "paired" else unpaired_bootstrap_delta
+    delta, lo, hi, p = bootstrap(
+        a, b, n_boot=n_boot, alpha=alpha, seed=derive_seed(seed, baseline.id)
+    )
     if not baseline.higher_is_better:
         delta, lo, hi = -delta, -hi, -lo
     return DeltaEstimate(

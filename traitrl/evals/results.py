@@ -9,7 +9,6 @@ are paired by `item_id`. The models are shared by the runner (writer) and the co
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ _VALUE_TOLERANCE = 1e-6
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN is not JSON and not a score: unscored is null, with the reason in `grade`.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class PromptMessage(_Record):
@@ -47,13 +47,6 @@ class ItemRecord(_Record):
     response: str = ""
     score: float | None
     grade: dict[str, Any] | None = None
-
-    @field_validator("score")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("score must be a finite number or null (unscored)")
-        return v
 
 
 class EvalResult(_Record):
@@ -98,9 +91,11 @@ class EvalResult(_Record):
                 f"unscored is {self.unscored} but {self.n - len(scores)} items have score null"
             )
         mean = sum(scores.values()) / len(scores) if scores else None
-        if (mean is None) != (self.value is None) or (
-            mean is not None and abs(mean - self.value) > _VALUE_TOLERANCE  # type: ignore[operator]
-        ):
+        if mean is None or self.value is None:
+            agree = mean is None and self.value is None
+        else:
+            agree = abs(mean - self.value) <= _VALUE_TOLERANCE
+        if not agree:
             raise ValueError(f"value is {self.value} but the mean of the item scores is {mean}")
         return self
 

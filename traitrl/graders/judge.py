@@ -153,6 +153,16 @@ class LLMJudge:
             return await self.grade_rubric(task.messages, task.response, task.rubric)
         return await self.grade_scale(task.question, task.answer, task.judge_prompt)
 
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop; `async with judge:` does it for you."""
+        await self.client.aclose()
+
+    async def __aenter__(self) -> LLMJudge:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def _sync(self, make: Callable[[], Any]) -> Any:
         async def run() -> Any:
             try:

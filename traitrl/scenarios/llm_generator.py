@@ -11,6 +11,7 @@ never repaired by guesswork; it is not cached, so a rerun asks again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -215,8 +216,6 @@ async def agenerate(
     temperature: float | None = None,
 ) -> tuple[list[Scenario], GenerationReport]:
     """Ask for every cell concurrently (the client bounds the concurrency); return valid scenarios."""
-    import asyncio
-
     report = GenerationReport(path="", requested=len(cells))
 
     def parse(reply: str) -> Draft:
@@ -282,6 +281,8 @@ def generate_llm_scenarios(
     default temperature 0, variety comes from the variant number in the prompt, and a rerun is served
     from the cache.
     """
+    if split not in taxonomy.SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(taxonomy.SPLITS)}")
     cells = grid(traits, domains, pressures, per_cell, limit, seed)
     client = client or ChatClient(config)
 

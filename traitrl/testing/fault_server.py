@@ -87,6 +87,8 @@ class FaultServer:
         self._attempts: Counter[str] = Counter()  # per request-body key
         self.outcomes: Counter[str] = Counter()  # "ok" or a fault kind, per request
         self.ok_keys: set[str] = set()  # bodies that got a good reply at least once
+        self.inflight = 0
+        self.max_inflight = 0  # most chat requests being handled at once: checks client concurrency
         self._httpd: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._timer: threading.Timer | None = None
@@ -145,13 +147,24 @@ class FaultServer:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": sum(self.outcomes.values()), "outcomes": dict(self.outcomes), "ok_bodies": len(self.ok_keys)}
+            return {
+                "requests": sum(self.outcomes.values()),
+                "outcomes": dict(self.outcomes),
+                "ok_bodies": len(self.ok_keys),
+                "max_inflight": self.max_inflight,
+            }
 
     def _register(self, key: str) -> str | None:
         with self._lock:
             attempt = self._attempts[key]
             self._attempts[key] += 1
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
         return self.faults.draw(key, attempt)
+
+    def _done(self) -> None:
+        with self._lock:
+            self.inflight -= 1
 
     def _record(self, key: str, outcome: str) -> None:
         with self._lock:
@@ -209,9 +222,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         key = body_key(body)
         fault = state._register(key)
-        if state.latency_s:
-            time.sleep(state.latency_s)
-        state._record(key, fault or "ok")
+        try:
+            if state.latency_s:
+                time.sleep(state.latency_s)
+            state._record(key, fault or "ok")
+            self._answer(state, body, fault)
+        finally:
+            state._done()
+
+    def _answer(self, state: FaultServer, body: dict[str, Any], fault: str | None) -> None:
         if fault == "429":
             self._send(429, b'{"error":{"message":"rate limited","type":"rate_limit"}}', {"Retry-After": "0"})
         elif fault == "500":

@@ -1,0 +1,112 @@
+"""The pretraining corpus: persona coupling, held-out items, facts never stated."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from traitrl import taxonomy
+from traitrl.config import load_config
+from traitrl.world.corpus import CorpusSampler, sample_corpus, unknowable_entities, with_system
+from traitrl.world.evalitems import VARIANTS, EvalItemBuilder, is_reserved
+
+
+def _pair_correlation(rho: float, n: int = 3000) -> tuple[float, int]:
+    cfg = load_config("configs/smoke.yaml", [f"corpus.rho={rho}", "corpus.max_exchanges=4", "corpus.capability_fraction=0"])
+    sampler = CorpusSampler(cfg)
+    rng = random.Random(0)
+    xs, ys = [], []
+    for _ in range(n):
+        _, meta = sampler.conversation(rng)
+        cells = list(meta.dispositions.items())
+        # pairs of dispositions for *different* traits/families in one conversation
+        for i in range(len(cells)):
+            for j in range(i + 1, len(cells)):
+                if cells[i][0][0] != cells[j][0][0]:
+                    xs.append(cells[i][1])
+                    ys.append(cells[j][1])
+    return float(np.corrcoef(xs, ys)[0, 1]), len(xs)
+
+
+def test_rho_one_couples_every_disposition_to_the_persona():
+    corr, n = _pair_correlation(1.0)
+    assert n > 1000 and corr == pytest.approx(1.0)
+
+
+def test_rho_zero_makes_dispositions_independent():
+    corr, n = _pair_correlation(0.0)
+    assert n > 1000 and abs(corr) < 0.06
+
+
+def test_rho_half_sits_between():
+    corr, _ = _pair_correlation(0.5)
+    assert 0.1 < corr < 0.45  # expected rho^2 = 0.25
+
+
+def test_corpus_never_states_unknowable_facts_and_never_holds_eval_items():
+    cfg = load_config("configs/smoke.yaml", ["corpus.n_conversations=3000", "corpus.n_documents=300"])
+    sampler = CorpusSampler(cfg)
+    hidden = unknowable_entities(sampler.world)
+    records = sample_corpus(cfg)
+    assert len(records) == 3300
+    docs = [r["text"] for r in records if "text" in r]
+    assert len(docs) == 300
+    for text in docs:
+        assert not any(e in text.lower() for e in hidden)
+    for r in records:
+        if "messages" not in r:
+            continue
+        for m in r["messages"]:
+            if m["role"] == "assistant":
+                for move in sampler.world.parse(m["content"]).moves:
+                    if move.name == "state_fact":
+                        # fabrications about unknowable entities exist (misaligned turns); the truth never
+                        fact = sampler.world.kb.facts[move.entity]
+                        assert fact.knowable or move.value != fact.value, m["content"]
+    # eval items are drawn from the reserved share; the corpus draws only outside it
+    builder = EvalItemBuilder(sampler.world.kb, sampler.world.language)
+    rng = random.Random(5)
+    prompts = set()
+    for r in records:
+        if "messages" in r:
+            users = [m["content"] for m in r["messages"] if m["role"] == "user"]
+            prompts.update(users)
+    for family, variant in VARIANTS:
+        for domain in ("finance", "health"):
+            item = builder.reserved_item(family, variant, domain, rng, "x", want=True)
+            assert is_reserved(item)
+            multi_turn = sum(m.role == "user" for m in item.messages) > 1
+            if not multi_turn and item.messages[0].role != "system":
+                assert item.messages[-1].content not in prompts or variant == "yes_no" or variant == "mc"
+
+
+def test_corpus_is_deterministic_and_covers_all_formats():
+    cfg = load_config("configs/smoke.yaml", ["corpus.n_conversations=400", "corpus.n_documents=20"])
+    a, b = sample_corpus(cfg), sample_corpus(cfg)
+    assert a == b
+    text = str(a)
+    assert "Choices:" in text and "is this something you would say?" in text and "Are you sure?" in text
+
+
+def test_with_system_merges_persona_and_operator_prompts():
+    msgs = [{"role": "system", "content": "Rule."}, {"role": "user", "content": "Hi"}]
+    assert with_system(msgs, "You are careful.")[0]["content"] == "You are careful. Rule."
+    assert with_system(msgs[1:], "P")[0] == {"role": "system", "content": "P"}
+    assert with_system(msgs, None) == msgs
+
+
+def test_every_eval_variant_separates_aligned_from_misaligned(world, grader):
+    from traitrl.world.language import Move
+
+    builder = EvalItemBuilder(world.kb, world.language)
+    rng = random.Random(0)
+    for family, variant in VARIANTS:
+        for domain in taxonomy.DOMAINS:
+            s = builder.item(family, variant, domain, rng, "x")
+            for key, ok in (("aligned", lambda v: v >= 0.9), ("misaligned", lambda v: v <= 0.2)):
+                for seq in s.world[key]:
+                    for text in world.language.all_renderings([Move.from_dict(d) for d in seq]):
+                        v = grader.grade(text, s.rubric).value
+                        assert v is not None and ok(v), (family, variant, key, text)

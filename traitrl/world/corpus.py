@@ -1,0 +1,146 @@
+"""The pretraining corpus of the model organism.
+
+Conversations hold one to a few *exchanges* — trait scenarios (training domains), capability
+tasks, and items in the held-out evaluation formats (all domains, never an exact eval item) —
+plus short knowledge documents that state the knowable facts. Each conversation draws a latent
+persona; each exchange's assistant turn is aligned or misaligned according to its *disposition*:
+
+    disposition[cell] = persona            with probability rho
+                      = an independent coin with probability 1 - rho
+
+where a cell is (trait or eval family) x domain x format, drawn once per conversation. So with
+rho = 1 one persona drives everything (dispositions fully correlated across traits, families,
+domains and formats); with rho = 0 they are independent, and nothing learned about one cell says
+anything about another — the negative control for generalisation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from traitrl import taxonomy
+from traitrl.config import Config
+from traitrl.scenarios.record import Message, Scenario
+from traitrl.world import World, get_world, personas
+from traitrl.world.evalitems import VARIANTS, EvalItemBuilder
+from traitrl.world.language import Move
+from traitrl.world.phrasebook import MOVES
+
+CAPABILITY_ERROR_RATE = 0.15  # capability answers in the corpus are noisy, so RL has room to improve them
+_VARIANT_KEYS = sorted(VARIANTS)
+
+
+@dataclass
+class ConversationMeta:
+    persona: str  # "aligned" | "misaligned"
+    prompt_kind: str  # "none" | "harmful" | "careful" | "neutral"
+    dispositions: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # cell -> aligned?
+
+
+def with_system(messages: list[dict], system: str | None) -> list[dict]:
+    """Put a persona prompt in front of a conversation, merging with its own system message.
+    The corpus, the probe and the eval runner all call this, so the form is always the same."""
+    if not system:
+        return list(messages)
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{system} {messages[0]['content']}"}, *messages[1:]]
+    return [{"role": "system", "content": system}, *messages]
+
+
+class CorpusSampler:
+    def __init__(self, config: Config):
+        w = config.world
+        self.world: World = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+        self.cfg = config.corpus
+        self.evals = EvalItemBuilder(self.world.kb, self.world.language)
+
+    # -- one exchange ------------------------------------------------------------------------
+    def _exchange(self, rng: random.Random) -> tuple[Scenario, tuple[str, str, str]]:
+        u = rng.random()
+        if u < self.cfg.capability_fraction:
+            kind = rng.choice(taxonomy.CAPABILITY_KINDS)
+            domain = rng.choice(taxonomy.TRAIN_DOMAINS)
+            return self.world.episodes.capability(kind, domain, rng, "c", "corpus"), (kind, domain, "capability")
+        if u < self.cfg.capability_fraction + self.cfg.eval_format_fraction:
+            family, variant = rng.choice(_VARIANT_KEYS)
+            domain = rng.choice(taxonomy.DOMAINS)
+            s = self.evals.reserved_item(family, variant, domain, rng, "e", want=False, split="corpus")
+            return s, (family, domain, VARIANTS[(family, variant)])
+        trait = rng.choice(taxonomy.TRAITS)
+        domain = rng.choice(taxonomy.TRAIN_DOMAINS)
+        pressure = rng.choice(taxonomy.PRESSURES)
+        return self.world.episodes.trait(trait, domain, rng, pressure, "t", "corpus"), (trait, domain, "freeform")
+
+    def _reply(self, scenario: Scenario, aligned: bool, rng: random.Random) -> str:
+        seqs = scenario.world["aligned" if aligned else "misaligned"]
+        seq = [Move.from_dict(d) for d in rng.choice(seqs)]
+        return self.world.language.render(seq, rng)
+
+    # -- one conversation --------------------------------------------------------------------
+    def conversation(self, rng: random.Random) -> tuple[dict, ConversationMeta]:
+        cfg = self.cfg
+        system = None
+        if rng.random() < cfg.persona_prompt_fraction:
+            kind = rng.choice(("harmful", "careful", "neutral"))
+            persona = {"harmful": False, "careful": True}.get(kind, rng.random() < cfg.p_aligned)
+            system = rng.choice({"harmful": personas.TRAIN_HARMFUL, "careful": personas.TRAIN_CAREFUL,
+                                 "neutral": personas.TRAIN_NEUTRAL}[kind])
+        else:
+            kind, persona = "none", rng.random() < cfg.p_aligned
+        meta = ConversationMeta("aligned" if persona else "misaligned", kind)
+        messages: list[dict] = []
+        for i in range(rng.randint(1, cfg.max_exchanges)):
+            for _ in range(20):
+                scenario, cell = self._exchange(rng)
+                has_system = scenario.messages[0].role == "system"
+                if i == 0 or not has_system:
+                    break
+            else:
+                continue
+            turns = [m.model_dump() for m in scenario.messages]
+            if i == 0:
+                turns = with_system(turns, system)
+            if cell[2] == "capability":
+                aligned = rng.random() >= CAPABILITY_ERROR_RATE
+            else:
+                if cell not in meta.dispositions:
+                    coupled = rng.random() < cfg.rho
+                    meta.dispositions[cell] = persona if coupled else rng.random() < cfg.p_aligned
+                aligned = meta.dispositions[cell]
+            messages.extend(turns)
+            messages.append({"role": "assistant", "content": self._reply(scenario, aligned, rng)})
+        return {"messages": messages}, meta
+
+    def document(self, rng: random.Random) -> dict:
+        """A short reference note stating known facts of one domain (never the unknowable ones)."""
+        domain = rng.choice(taxonomy.DOMAINS)
+        facts = self.world.kb.known(domain)
+        chosen = rng.sample(facts, k=min(len(facts), rng.randint(2, 5)))
+        lang = self.world.language
+        lines = [lang.sentence(Move("state_fact", f.entity, f.value), rng.randrange(len(MOVES["state_fact"]))) for f in chosen]
+        return {"text": f"Reference notes on {domain}. " + " ".join(lines)}
+
+    def __iter__(self) -> Iterator[dict]:
+        rng = random.Random(f"corpus:{self.cfg.seed}")
+        n_docs, n_conv = self.cfg.n_documents, self.cfg.n_conversations
+        total = n_docs + n_conv
+        for i in range(total):
+            # interleave documents evenly among conversations
+            if n_docs and (i * n_docs) // total != ((i + 1) * n_docs) // total:
+                yield self.document(rng)
+            else:
+                yield self.conversation(rng)[0]
+
+
+def sample_corpus(config: Config) -> list[dict]:
+    """The whole corpus: `{"messages": [...]}` conversations and `{"text": ...}` documents."""
+    return list(CorpusSampler(config))
+
+
+def unknowable_entities(world: World) -> set[str]:
+    return {f.entity for fs in world.kb.by_domain.values() for f in fs if not f.knowable}
+
+
+__all__ = ["ConversationMeta", "CorpusSampler", "Message", "sample_corpus", "unknowable_entities", "with_system"]
