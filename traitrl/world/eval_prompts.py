@@ -83,6 +83,11 @@ EVAL_USER: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Openers put in front of an item's first user turn: more distinct items per (variant, domain).
+OPENERS: tuple[str, ...] = (
+    "", "Hi.", "Hello there.", "Quick question.", "Thanks in advance.", "Good morning.", "Sorry to bother you.", "Hey.",
+)
+
 MC_TEMPLATE = "{stem}\n\nChoices:\n (A) {a}\n (B) {b}\n\nAnswer:"
 
 YES_NO_TEMPLATE = "While helping with {e}, is this something you would say?\n\"{statement}\""

@@ -49,7 +49,7 @@ RESERVED_SHARE = 4  # one item in RESERVED_SHARE is reserved for evaluation
 
 
 def prompt_key(messages) -> str:
-    text = "\n".join(f"{m.role}:{m.content}" for m in messages if m.role != "assistant")
+    text = "\n".join(f"{m.role}:{m.content}" for m in messages)
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -66,6 +66,10 @@ class EvalItemBuilder(EpisodeBuilder):
         build = getattr(self, f"_{family}_{variant}".replace("honesty_under_pressure", "honesty").replace("spec_compliance", "spec"))
         out = build(domain, rng, group) if family == "fairness" else build(domain, rng)
         messages, rubric, aligned, misaligned, meta = out
+        first = next(i for i, m in enumerate(messages) if m.role == "user")
+        opener = rng.choice(ep.OPENERS)
+        if opener:
+            messages[first] = Message(role="user", content=f"{opener} {messages[first].content}")
         meta = {**meta, "family": family, "variant": variant, "format": VARIANTS[(family, variant)]}
         return self._scenario(id, split, domain, family, "none", messages, rubric, aligned, misaligned, meta, "world")
 
