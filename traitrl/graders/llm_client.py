@@ -23,7 +23,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -70,6 +70,10 @@ class JudgeConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature; 0 for reproducible verdicts")
     seed: int | None = Field(default=0, description="sampling seed sent to the endpoint (part of the cache key)")
     max_tokens: int = Field(default=512, ge=1, description="most tokens in one judge reply")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="request field that carries max_tokens; OpenAI's reasoning models accept only max_completion_tokens",
+    )
 
     @field_validator("api_key_env")
     @classmethod
@@ -306,19 +310,19 @@ class ChatClient:
                 continue
             except _Fatal as exc:
                 self._count(failures=1, **{f"error_{exc.kind}": 1})
-                return ChatOutcome(None, None, f"judge request failed: {exc}", False, attempts)
+                return ChatOutcome(None, None, f"request failed: {exc}", False, attempts)
             self._count(prompt_tokens=ptok, completion_tokens=ctok)
             try:
                 value = parse(reply)
             except Unparseable as exc:
                 # Whole but unusable: at temperature 0 asking again gives the same reply.
                 self._count(unparseable=1)
-                return ChatOutcome(None, reply, f"unparseable judge reply: {exc}", False, attempts, ptok, ctok)
+                return ChatOutcome(None, reply, f"unparseable reply: {exc}", False, attempts, ptok, ctok)
             if self.cache is not None:
                 self.cache.put(request, reply, prompt_tokens=ptok, completion_tokens=ctok)
             return ChatOutcome(value, reply, None, False, attempts, ptok, ctok)
         self._count(failures=1)
-        return ChatOutcome(None, None, f"judge request failed after {attempts} tries; last error {last}", False, attempts)
+        return ChatOutcome(None, None, f"request failed after {attempts} tries; last error {last}", False, attempts)
 
     def _backoff(self, attempt: int, last: _Transient | None) -> float:
         """Exponential backoff with full jitter; a server's Retry-After is honoured up to the cap."""
@@ -335,7 +339,7 @@ class ChatClient:
             "model": request.model,
             "messages": request.openai_messages(),
             "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
+            self.config.max_tokens_field: request.max_tokens,
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
