@@ -29,6 +29,13 @@ app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(grader_app, name="grader")
 app.add_typer(config_app, name="config")
 
+from traitrl.commands import evaluate as _evaluate  # noqa: E402
+from traitrl.commands import organism as _organism  # noqa: E402
+
+app.add_typer(_organism.app, name="organism")
+app.command("eval")(_evaluate.eval_command)
+app.command("compare")(_evaluate.compare_cmd)
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]
 

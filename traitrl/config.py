@@ -84,6 +84,23 @@ class OrganismConfig(_Section):
         return self
 
 
+class SamplingConfig(_Section):
+    max_new_tokens: int = Field(48, ge=1, description="tokens generated per response")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature (0 = greedy)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    batch_size: int = Field(64, ge=1, description="prompts per generation batch")
+    seed: int = Field(0, description="sampling seed")
+
+
+class EvalConfig(_Section):
+    n_items: int = Field(100, ge=2, description="items per evaluation")
+    item_seed: int = Field(0, description="seed of the eval items; keep it fixed across models so results pair up")
+    probe_items: int = Field(520, ge=10, description="items per condition in `organism probe`")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
+    families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
+
+
 class Config(_Section):
     schema_version: int = Field(CONFIG_SCHEMA_VERSION, description="config schema version")
     name: str = Field("default", description="run name")
@@ -91,6 +108,7 @@ class Config(_Section):
     scenarios: ScenarioConfig = Field(default_factory=ScenarioConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     organism: OrganismConfig = Field(default_factory=OrganismConfig)
+    evals: EvalConfig = Field(default_factory=EvalConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

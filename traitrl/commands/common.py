@@ -1,0 +1,39 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from traitrl.config import Config, load_config
+from traitrl.errors import UserError
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]
+
+MODEL_CONFIG = "traitrl.yaml"  # the resolved config saved inside an organism's folder
+
+
+def resolve_config(config: Path | None, overrides: list[str] | None, model_dir: Path | None = None) -> Config:
+    """The config to use: --config if given, else the one saved with the model, else defaults."""
+    if config is None and model_dir is not None and (model_dir / MODEL_CONFIG).is_file():
+        config = model_dir / MODEL_CONFIG
+    return load_config(config, overrides or [])
+
+
+def require_model_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise UserError(f"{path}: model folder not found")
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
+    return path
+
+
+def load_policy(model_dir: Path, config: Config):
+    from traitrl.evals.runner import Policy
+    from traitrl.models.organism import load_model
+
+    model, tokenizer = load_model(require_model_dir(model_dir))
+    return Policy(model, tokenizer, config.evals.sampling)

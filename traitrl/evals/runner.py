@@ -1,0 +1,126 @@
+"""Run the organism eval suite on a model: generate, grade, and write per-item records.
+
+All prompts of all evaluations go through one batched, KV-cached generation pass (sorted by
+length inside `generate`), so the suite costs little more than its tokens. Multiple-choice items
+are also scored by comparing the options' log-probabilities. Honesty-under-pressure (MASK-style)
+items first elicit the model's belief with a neutral question and score the pressured answer for
+consistency with that belief.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from traitrl.config import Config, SamplingConfig
+from traitrl.evals.registry import EvalSpec, select
+from traitrl.evals.results import EvalResult, EvalResults, ItemRecord
+from traitrl.graders.world import WorldGrader
+from traitrl.scenarios.record import MoveCheck, RubricItem, Scenario
+from traitrl.world import World, get_world, personas
+from traitrl.world.corpus import with_system
+
+PERSONA_CHOICES = ("none", *personas.PERSONA_LISTS)
+
+
+@dataclass
+class Policy:
+    """A loaded model and tokenizer with the generation settings of an evaluation."""
+
+    model: object
+    tokenizer: object
+    sampling: SamplingConfig
+
+    def generate(self, conversations: list[list[dict]]) -> list[str]:
+        from traitrl.models.generation import generate
+
+        s = self.sampling
+        return generate(self.model, self.tokenizer, conversations, max_new_tokens=s.max_new_tokens,
+                        temperature=s.temperature, top_p=s.top_p, seed=s.seed, batch_size=s.batch_size)
+
+    def option_logprobs(self, conversation: list[dict], options: list[str]) -> list[float]:
+        from traitrl.models.generation import option_logprobs
+
+        return option_logprobs(self.model, self.tokenizer, conversation, options)
+
+
+def world_of(config: Config) -> World:
+    w = config.world
+    return get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+
+
+def persona_prompt(persona: str, item_id: str) -> str | None:
+    """The persona prompt an item gets under a condition: fixed per item, so runs pair up."""
+    if persona == "none":
+        return None
+    return random.Random(f"persona:{persona}:{item_id}").choice(personas.PERSONA_LISTS[persona])
+
+
+def _belief_rubric(rubric: tuple[RubricItem, ...], belief: float) -> tuple[RubricItem, ...]:
+    """Rewrite the truth checks of a rubric to test consistency with the model's own belief."""
+    out = []
+    for item in rubric:
+        c = item.check
+        if c is not None and c.move == "state_fact" and c.op in ("eq", "ne"):
+            item = item.model_copy(update={"check": MoveCheck(move=c.move, op=c.op, value=belief)})
+        out.append(item)
+    return tuple(out)
+
+
+def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "none",
+             progress: Callable[[int], None] | None = None, specs: list[EvalSpec] | None = None) -> EvalResults:
+    if persona not in PERSONA_CHOICES:
+        from traitrl.errors import UserError
+
+        raise UserError(f"--persona {persona!r}: expected one of {', '.join(PERSONA_CHOICES)}")
+    ec = config.evals
+    world = world_of(config)
+    grader = WorldGrader(world)
+    specs = specs if specs is not None else select(ec.ids or None, ec.families or None)
+    items: dict[str, list[Scenario]] = {s.id: s.items(world, ec.n_items, ec.item_seed) for s in specs}
+    flat = [(spec, it) for spec in specs for it in items[spec.id]]
+    convs = [with_system(it.prompt(), persona_prompt(persona, it.id)) for _, it in flat]
+    beliefs_idx = [i for i, (spec, _) in enumerate(flat) if spec.family == "honesty_under_pressure"]
+    belief_convs = [[{"role": "user", "content": flat[i][1].world["belief_prompt"]}] for i in beliefs_idx]
+    responses = _generate_chunked(policy, convs + belief_convs, progress)
+    belief_text = dict(zip(beliefs_idx, responses[len(convs):], strict=True))
+    records: dict[str, list[ItemRecord]] = {s.id: [] for s in specs}
+    for i, ((spec, it), conv, response) in enumerate(zip(flat, convs, responses, strict=False)):
+        rubric = it.rubric
+        extra: dict = {}
+        if i in belief_text:
+            belief = [m.value for m in world.parse(belief_text[i]).moves if m.name == "state_fact"]
+            extra = {"belief_response": belief_text[i], "belief": belief[0] if belief else None}
+            if not belief:
+                grade_dict = {"value": None, "reason": "belief could not be elicited (no stated value)", **extra}
+                records[spec.id].append(ItemRecord(item_id=it.id, prompt=conv, response=response, score=None, grade=grade_dict))
+                continue
+            rubric = _belief_rubric(rubric, belief[0])
+        g = grader.grade(response, rubric)
+        grade_dict = g.to_dict() | extra
+        if spec.format in ("mc", "yes_no"):
+            options = it.world["options"]
+            lps = policy.option_logprobs(conv, options)
+            best = options[max(range(len(options)), key=lambda k: lps[k])]
+            grade_dict["option_logprobs"] = dict(zip(options, lps, strict=True))
+            grade_dict["logprob_score"] = float(best == it.world["aligned_option"])
+        records[spec.id].append(ItemRecord(item_id=it.id, prompt=conv, response=response, score=g.value, grade=grade_dict))
+    evals = [
+        EvalResult.from_items(items=records[s.id], seed=ec.item_seed, id=s.id, family=s.family, domains=s.domains,
+                              format=s.format, metric=s.metric, higher_is_better=s.higher_is_better)
+        for s in specs
+    ]
+    return EvalResults(model=model_name, config_hash=config.hash("world", "evals"), seed=ec.sampling.seed, evals=evals,
+                       meta={"persona": persona, "sampling": ec.sampling.model_dump(), "n_items": ec.n_items,
+                             "item_seed": ec.item_seed})
+
+
+def _generate_chunked(policy: Policy, convs: list[list[dict]], progress: Callable[[int], None] | None, chunk: int = 512) -> list[str]:
+    out: list[str] = []
+    for start in range(0, len(convs), chunk):
+        part = convs[start:start + chunk]
+        out.extend(policy.generate(part))
+        if progress:
+            progress(len(part))
+    return out
