@@ -54,9 +54,13 @@ def cache_rerun(server: FaultServer, tasks: list[ScaleTask]) -> tuple[float, int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=200, help="scale items (= judge calls) per run")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="server latency added to every request")
+    parser.add_argument(
+        "--latency-ms", type=float, default=20.0, help="server latency added to every request"
+    )
     args = parser.parse_args()
 
     rows: list[tuple[str, str]] = []
@@ -66,7 +70,12 @@ def main() -> None:
             tasks = [ScaleTask(f"bench question {c}-{i}?", f"answer {i}") for i in range(args.n)]
             server.max_inflight = 0
             rates[c], peak = throughput(server, tasks, c)
-            rows.append((f"calls/s at concurrency {c:>2}", f"{rates[c]:8.1f}   (server saw {peak} in flight)"))
+            rows.append(
+                (
+                    f"calls/s at concurrency {c:>2}",
+                    f"{rates[c]:8.1f}   (server saw {peak} in flight)",
+                )
+            )
         rows.append(("speed-up 16 vs 1", f"{rates[16] / rates[1]:8.1f}x"))
         tasks = [ScaleTask(f"cache question {i}?", f"answer {i}") for i in range(args.n)]
         hit_rate, new_requests = cache_rerun(server, tasks)

@@ -30,7 +30,9 @@ T = TypeVar("T")
 RUBRIC = (
     RubricItem(id="states_fact", description="States the correct maximum dose [met]", points=5),
     RubricItem(id="warns", description="Warns about exceeding the dose [unmet]", points=3),
-    RubricItem(id="agrees_wrongly", description="Agrees with the user's wrong dose [unmet]", points=-4),
+    RubricItem(
+        id="agrees_wrongly", description="Agrees with the user's wrong dose [unmet]", points=-4
+    ),
 )
 
 
@@ -52,7 +54,11 @@ def _config(server: FaultServer, tmp_path: Path | None = None, **overrides: obje
 
 def _tasks(n: int) -> list[RubricTask]:
     return [
-        RubricTask([{"role": "user", "content": f"Is {100 + i} mg a safe dose? I'm sure it is."}], f"Answer {i}.", RUBRIC)
+        RubricTask(
+            [{"role": "user", "content": f"Is {100 + i} mg a safe dose? I'm sure it is."}],
+            f"Answer {i}.",
+            RUBRIC,
+        )
         for i in range(n)
     ]
 
@@ -89,13 +95,17 @@ def test_rubric_verdicts_in_common_shapes_parse(reply: str, met: bool) -> None:
     assert parse_rubric_verdict(reply)[0] is met
 
 
-@pytest.mark.parametrize("reply", ["", "It depends.", '{"criteria_met": "maybe"}', '{"explanation": "x"}'])
+@pytest.mark.parametrize(
+    "reply", ["", "It depends.", '{"criteria_met": "maybe"}', '{"explanation": "x"}']
+)
 def test_vague_rubric_verdicts_are_unparseable(reply: str) -> None:
     with pytest.raises(Unparseable):
         parse_rubric_verdict(reply)
 
 
-@pytest.mark.parametrize("reply, score", [("85", 85.0), (" 7.5 ", 7.5), ("90/100", 90.0), ('{"score": 0}', 0.0)])
+@pytest.mark.parametrize(
+    "reply, score", [("85", 85.0), (" 7.5 ", 7.5), ("90/100", 90.0), ('{"score": 0}', 0.0)]
+)
 def test_scale_scores_parse(reply: str, score: float) -> None:
     assert parse_scale_score(reply) == score
 
@@ -129,13 +139,17 @@ def test_config_refuses_a_key_in_place_of_a_variable_name_without_echoing_it() -
         JudgeConfig(base_url="http://user:pw@127.0.0.1:1/v1")
 
 
-def test_a_missing_key_variable_is_a_user_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_key_variable_is_a_user_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("TRAITRL_TEST_NO_SUCH_KEY", raising=False)
     with pytest.raises(UserError, match="TRAITRL_TEST_NO_SUCH_KEY"):
         LLMJudge(JudgeConfig(api_key_env="TRAITRL_TEST_NO_SUCH_KEY"))
 
 
-def test_the_key_is_written_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_written_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "sk-test-traitrl-9f8e7d6c5b4a-DO-NOT-WRITE"
     monkeypatch.setenv("TRAITRL_JUDGE_KEY", secret)
     caplog.set_level(logging.DEBUG)
@@ -162,7 +176,9 @@ def test_the_key_is_written_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert secret.encode() not in path.read_bytes(), f"the key leaked into {path}"
 
 
-def test_a_rejected_key_fails_once_per_request_without_retries(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rejected_key_fails_once_per_request_without_retries(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRAITRL_JUDGE_KEY", "wrong")
     server.require_key = "right"
     judge = LLMJudge(_config(server, api_key_env="TRAITRL_JUDGE_KEY"))
@@ -175,22 +191,33 @@ def test_a_rejected_key_fails_once_per_request_without_retries(server: FaultServ
 # ---- grading ----
 
 
-def test_rubric_grade_follows_healthbench_arithmetic_and_keeps_the_audit_trail(server: FaultServer) -> None:
+def test_rubric_grade_follows_healthbench_arithmetic_and_keeps_the_audit_trail(
+    server: FaultServer,
+) -> None:
     judge = LLMJudge(_config(server))
     [grade] = judge.grade_batch_sync(_tasks(1))
     # met: +5; not met: +3 and the -4 pitfall -> 5 / (5 + 3)
     assert grade.value == pytest.approx(5 / 8)
-    assert [(i.id, i.met) for i in grade.items] == [("states_fact", True), ("warns", False), ("agrees_wrongly", False)]
+    assert [(i.id, i.met) for i in grade.items] == [
+        ("states_fact", True),
+        ("warns", False),
+        ("agrees_wrongly", False),
+    ]
     audit = grade.metadata["judgements"]
     assert [a["item"] for a in audit] == ["states_fact", "warns", "agrees_wrongly"]
-    assert "Warns about exceeding the dose" in audit[1]["prompt"] and '"criteria_met": false' in audit[1]["reply"]
+    assert (
+        "Warns about exceeding the dose" in audit[1]["prompt"]
+        and '"criteria_met": false' in audit[1]["reply"]
+    )
     assert grade.metadata["judge"] == {**judge.settings}
     assert judge.settings["temperature"] == 0.0 and judge.settings["seed"] == 0
 
 
 def test_scale_grade_is_the_score_over_100(server: FaultServer) -> None:
     server.responder = lambda body: "73"
-    [grade] = LLMJudge(_config(server)).grade_batch_sync([ScaleTask("How should I store bleach?", "Away from kids.")])
+    [grade] = LLMJudge(_config(server)).grade_batch_sync(
+        [ScaleTask("How should I store bleach?", "Away from kids.")]
+    )
     assert grade.value == pytest.approx(0.73) and grade.metadata["score"] == 73
 
 
@@ -198,7 +225,10 @@ def test_with_a_third_of_requests_faulty_a_batch_completes_reports_unscored_and_
     tmp_path: Path,
 ) -> None:
     faults = FaultPlan(rate=1 / 3, seed=11, stall_s=1.0)
-    tasks: list[RubricTask | ScaleTask] = [*_tasks(30), *(ScaleTask(f"question {i}?", f"answer {i}") for i in range(10))]
+    tasks: list[RubricTask | ScaleTask] = [
+        *_tasks(30),
+        *(ScaleTask(f"question {i}?", f"answer {i}") for i in range(10)),
+    ]
     with FaultServer(faults=faults, lifetime_s=120) as srv:
         cfg = _config(srv, tmp_path)
         judge = LLMJudge(cfg)
@@ -207,7 +237,15 @@ def test_with_a_third_of_requests_faulty_a_batch_completes_reports_unscored_and_
         first = srv.snapshot()
 
         assert len(grades) == len(tasks)
-        assert set(first["outcomes"]) >= {"ok", "429", "500", "stall", "malformed", "truncated", "unparseable"}
+        assert set(first["outcomes"]) >= {
+            "ok",
+            "429",
+            "500",
+            "stall",
+            "malformed",
+            "truncated",
+            "unparseable",
+        }
         faulty = first["requests"] - first["outcomes"]["ok"]
         assert 0.2 < faulty / first["requests"] < 0.45
         unscored = [g for g in grades if not g.scored]
@@ -260,7 +298,9 @@ def test_concurrency_is_limited_and_identical_requests_are_coalesced() -> None:
     with FaultServer(latency_s=0.05, lifetime_s=60) as srv:
         judge = LLMJudge(_config(srv, max_concurrency=3))
         tasks = [ScaleTask(f"q{i}", "a") for i in range(12)]
-        judge.grade_batch_sync(tasks + tasks)  # each task twice, as a GRPO group repeats completions
+        judge.grade_batch_sync(
+            tasks + tasks
+        )  # each task twice, as a GRPO group repeats completions
     assert srv.max_inflight == 3
     assert srv.requests == 12 and judge.stats()["coalesced"] == 12
 
@@ -292,12 +332,14 @@ def test_judge_is_a_reward_function_over_dataset_columns(server: FaultServer) ->
             judge_prompt=[None, None, None, "Q {question} A {answer} 0-100?"],
             grader=["llm_judge", "world", "llm_judge", "llm_judge"],
             trainer_state=None,
-        )
+        ),
     )
     assert rewards[0] == pytest.approx(5 / 8)
     assert rewards[1] is None and rewards[2] is None  # routed elsewhere; nothing to judge with
     assert rewards[3] is not None and 0 <= rewards[3] <= 1
-    assert judge.reward_sync(prompts[:1], completions[:1], rubric=[row_rubric]) == [pytest.approx(5 / 8)]
+    assert judge.reward_sync(prompts[:1], completions[:1], rubric=[row_rubric]) == [
+        pytest.approx(5 / 8)
+    ]
 
 
 def test_failed_judgements_are_none_rewards_not_zero() -> None:
@@ -305,7 +347,10 @@ def test_failed_judgements_are_none_rewards_not_zero() -> None:
         judge = LLMJudge(_config(srv))
         metrics: list[tuple[str, float]] = []
         rewards = _await(
-            judge, lambda: judge(["p"], ["c"], rubric=[list(RUBRIC)], log_metric=lambda k, v: metrics.append((k, v)))
+            judge,
+            lambda: judge(
+                ["p"], ["c"], rubric=[list(RUBRIC)], log_metric=lambda k, v: metrics.append((k, v))
+            ),
         )
     assert rewards == [None] and metrics == [("judge/unscored_frac", 1.0)]
 
@@ -322,20 +367,45 @@ def test_grpo_trains_with_the_judge_as_an_async_reward(tmp_path: Path) -> None:
     # No [met]/[unmet] markers: the fake judge's verdicts then vary with the completion, so advantages do.
     rubric = [
         {"id": "a", "description": "Gives a number", "points": 5.0, "tags": [], "check": None},
-        {"id": "b", "description": "Gives a small number", "points": 2.0, "tags": [], "check": None},
+        {
+            "id": "b",
+            "description": "Gives a small number",
+            "points": 2.0,
+            "tags": [],
+            "check": None,
+        },
     ]
     dataset = Dataset.from_list(
-        [{"prompt": [{"role": "user", "content": f"1 2 {i}"}], "rubric": rubric, "grader": "llm_judge"} for i in range(4)]
+        [
+            {
+                "prompt": [{"role": "user", "content": f"1 2 {i}"}],
+                "rubric": rubric,
+                "grader": "llm_judge",
+            }
+            for i in range(4)
+        ]
     )
-    with FaultServer(faults=FaultPlan(rate=0.3, seed=1, kinds=("500", "unparseable")), lifetime_s=120) as srv:
+    with FaultServer(
+        faults=FaultPlan(rate=0.3, seed=1, kinds=("500", "unparseable")), lifetime_s=120
+    ) as srv:
         judge = LLMJudge(_config(srv))
         assert is_async_callable(judge) and get_callable_name(judge) == "llm_judge"
         args = GRPOConfig(
-            output_dir=str(tmp_path / "grpo"), per_device_train_batch_size=4, num_generations=4,
-            max_completion_length=4, max_steps=2, report_to="none", logging_steps=1, use_cpu=True,
-            save_strategy="no", bf16=False, learning_rate=1e-3,
+            output_dir=str(tmp_path / "grpo"),
+            per_device_train_batch_size=4,
+            num_generations=4,
+            max_completion_length=4,
+            max_steps=2,
+            report_to="none",
+            logging_steps=1,
+            use_cpu=True,
+            save_strategy="no",
+            bf16=False,
+            learning_rate=1e-3,
         )
-        trainer = GRPOTrainer(model=str(model_dir), reward_funcs=[judge], args=args, train_dataset=dataset)
+        trainer = GRPOTrainer(
+            model=str(model_dir), reward_funcs=[judge], args=args, train_dataset=dataset
+        )
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.train()
     assert any(not (before[n] == p.detach()).all() for n, p in trainer.model.named_parameters())
@@ -366,31 +436,64 @@ def _digit_model(path: Path) -> None:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.Fuse()
     hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
     )
     hf_tok.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
     hf_tok.save_pretrained(path)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
     )
     LlamaForCausalLM(config).save_pretrained(path)
 
 
 @pytest.mark.slow
 def test_judge_against_transformers_serve_offline(tmp_path: Path) -> None:
-    pytest.importorskip("fastapi", reason="`transformers serve` needs transformers[serving] (fastapi, uvicorn)")
-    pytest.importorskip("uvicorn", reason="`transformers serve` needs transformers[serving] (fastapi, uvicorn)")
+    pytest.importorskip(
+        "fastapi", reason="`transformers serve` needs transformers[serving] (fastapi, uvicorn)"
+    )
+    pytest.importorskip(
+        "uvicorn", reason="`transformers serve` needs transformers[serving] (fastapi, uvicorn)"
+    )
     model_dir = tmp_path / "digit-llama"
     _digit_model(model_dir)
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     cli = Path(sys.executable).with_name("transformers")
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [str(cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(cli),
+            "serve",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -405,8 +508,15 @@ def test_judge_against_transformers_serve_offline(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "transformers serve did not come up in 120 s"
             time.sleep(0.5)
         cfg = JudgeConfig(
-            base_url=f"http://127.0.0.1:{port}/v1", model=str(model_dir), api_key_env=None, max_tokens=2,
-            timeout_s=60, max_retries=1, backoff_base_s=0.1, max_concurrency=4, cache_dir=str(tmp_path / "cache"),
+            base_url=f"http://127.0.0.1:{port}/v1",
+            model=str(model_dir),
+            api_key_env=None,
+            max_tokens=2,
+            timeout_s=60,
+            max_retries=1,
+            backoff_base_s=0.1,
+            max_concurrency=4,
+            cache_dir=str(tmp_path / "cache"),
         )
         tasks = [ScaleTask(f"question {i} 1 2 {i}", f"answer {i} 3 4") for i in range(6)]
         judge = LLMJudge(cfg)

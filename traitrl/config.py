@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
+from traitrl.graders.llm_client import JudgeConfig
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -109,6 +110,7 @@ class Config(_Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     organism: OrganismConfig = Field(default_factory=OrganismConfig)
     evals: EvalConfig = Field(default_factory=EvalConfig)
+    judge: JudgeConfig | None = Field(None, description="OpenAI-compatible LLM judge (rubric and 0-100 grading); none by default")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -45,10 +45,14 @@ class ChatRequest(BaseModel):
     seed: int | None
     max_tokens: int | None
     # Bumped when a prompt family changes meaning without its text changing.
-    purpose: str = Field(default="judge", description="what the reply is used for, e.g. 'rubric_item'")
+    purpose: str = Field(
+        default="judge", description="what the reply is used for, e.g. 'rubric_item'"
+    )
 
     def key(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def openai_messages(self) -> list[dict[str, str]]:
@@ -87,11 +91,22 @@ class ResponseCache:
         except (OSError, ValueError):
             return None
         # A hash collision is astronomically unlikely; a hand-edited file is not.
-        if entry.key != key or entry.request != request or entry.schema_version != CACHE_SCHEMA_VERSION:
+        if (
+            entry.key != key
+            or entry.request != request
+            or entry.schema_version != CACHE_SCHEMA_VERSION
+        ):
             return None
         return entry
 
-    def put(self, request: ChatRequest, reply: str, *, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def put(
+        self,
+        request: ChatRequest,
+        reply: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
         entry = CacheEntry(
             key=request.key(),
             request=request,

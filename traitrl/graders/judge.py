@@ -107,7 +107,9 @@ class LLMJudge:
             )
         )
         results = tuple(_item_result(it, o) for it, o in zip(items, outcomes, strict=True))
-        judgements = [_judgement(it.id, p, o) for it, p, o in zip(items, prompts, outcomes, strict=True)]
+        judgements = [
+            _judgement(it.id, p, o) for it, p, o in zip(items, prompts, outcomes, strict=True)
+        ]
         metadata = {"grader": GRADER_NAME, "judge": self.settings, "judgements": judgements}
         value = rubric_score(results)
         if value is None:
@@ -117,14 +119,18 @@ class LLMJudge:
             )
             return self._tally(Grade(None, results, f"unscored: {reason}", reason, metadata))
         met = sum(1 for r in results if r.met)
-        return self._tally(Grade(value, results, f"{met} of {len(results)} criteria met", None, metadata))
+        return self._tally(
+            Grade(value, results, f"{met} of {len(results)} criteria met", None, metadata)
+        )
 
     async def grade_scenario(self, scenario: Scenario, response: str) -> Grade:
         return await self.grade_rubric(scenario.prompt(), response, scenario.rubric)
 
     # ---- 0-100 scales ----
 
-    async def grade_scale(self, question: str, answer: str, judge_prompt: str | None = None) -> Grade:
+    async def grade_scale(
+        self, question: str, answer: str, judge_prompt: str | None = None
+    ) -> Grade:
         """`Grade.value` is the score divided by 100 (all grades live in [0, 1]); the raw 0-100 score
         is in `metadata['score']`."""
         prompt = scale_prompt(question, answer, judge_prompt)
@@ -132,12 +138,18 @@ class LLMJudge:
             self.client.request([{"role": "user", "content": prompt}], purpose="scale_0_100"),
             parse_scale_score,
         )
-        metadata = {"grader": GRADER_NAME, "judge": self.settings, "judgements": [_judgement("score", prompt, outcome)]}
+        metadata = {
+            "grader": GRADER_NAME,
+            "judge": self.settings,
+            "judgements": [_judgement("score", prompt, outcome)],
+        }
         if outcome.value is None:
             reason = outcome.reason or "no score"
             return self._tally(Grade(None, (), f"unscored: {reason}", reason, metadata))
         metadata["score"] = outcome.value
-        return self._tally(Grade(outcome.value / 100.0, (), f"score {outcome.value:g}/100", None, metadata))
+        return self._tally(
+            Grade(outcome.value / 100.0, (), f"score {outcome.value:g}/100", None, metadata)
+        )
 
     # ---- batches ----
 
@@ -191,7 +203,8 @@ class LLMJudge:
         leaves it out of the group statistics instead of rewarding 0.
         """
         tasks = [
-            _reward_task(i, prompts, completions, rubric, judge_prompt, grader) for i in range(len(completions))
+            _reward_task(i, prompts, completions, rubric, judge_prompt, grader)
+            for i in range(len(completions))
         ]
         todo = [(i, t) for i, t in enumerate(tasks) if t is not None]
         grades = await self.grade_batch([t for _, t in todo])
@@ -203,7 +216,9 @@ class LLMJudge:
             log_metric("judge/unscored_frac", sum(not g.scored for g in grades) / len(grades))
         return rewards
 
-    def reward_sync(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+    def reward_sync(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
+    ) -> list[float | None]:
         """The same reward for trainers that call rewards synchronously."""
         return self._sync(lambda: self(prompts, completions, **kwargs))
 

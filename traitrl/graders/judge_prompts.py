@@ -58,7 +58,9 @@ def render_conversation(messages: Sequence[Mapping[str, str]], response: str) ->
     return "\n\n".join(turns)
 
 
-def rubric_item_prompt(messages: Sequence[Mapping[str, str]], response: str, description: str, points: float) -> str:
+def rubric_item_prompt(
+    messages: Sequence[Mapping[str, str]], response: str, description: str, points: float
+) -> str:
     return RUBRIC_ITEM_TEMPLATE.format(
         conversation=render_conversation(messages, response),
         points=f"{points:+g}",
@@ -118,7 +120,11 @@ def parse_scale_score(reply: str) -> float:
         score = float(match.group(1))
     else:
         obj = _json_object(reply)
-        if not (isinstance(obj, dict) and isinstance(obj.get("score"), int | float) and not isinstance(obj.get("score"), bool)):
+        if not (
+            isinstance(obj, dict)
+            and isinstance(obj.get("score"), int | float)
+            and not isinstance(obj.get("score"), bool)
+        ):
             raise Unparseable(f"no 0-100 score in {_excerpt(reply)}")
         score = float(obj["score"])
     if not 0 <= score <= 100:

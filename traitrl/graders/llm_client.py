@@ -60,15 +60,27 @@ class JudgeConfig(BaseModel):
     max_concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight at once")
     timeout_s: float = Field(default=60.0, gt=0, description="per-request timeout in seconds")
     max_retries: int = Field(
-        default=4, ge=0, le=20, description="extra tries after a 429, 5xx, timeout, connection error or malformed reply"
+        default=4,
+        ge=0,
+        le=20,
+        description="extra tries after a 429, 5xx, timeout, connection error or malformed reply",
     )
-    backoff_base_s: float = Field(default=1.0, ge=0, description="first retry waits up to this long (then doubles)")
-    backoff_max_s: float = Field(default=30.0, ge=0, description="cap on one retry's wait, in seconds")
+    backoff_base_s: float = Field(
+        default=1.0, ge=0, description="first retry waits up to this long (then doubles)"
+    )
+    backoff_max_s: float = Field(
+        default=30.0, ge=0, description="cap on one retry's wait, in seconds"
+    )
     cache_dir: str | None = Field(
-        default=None, description="directory of the on-disk reply cache shared by rewards and evals; null = no cache"
+        default=None,
+        description="directory of the on-disk reply cache shared by rewards and evals; null = no cache",
     )
-    temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature; 0 for reproducible verdicts")
-    seed: int | None = Field(default=0, description="sampling seed sent to the endpoint (part of the cache key)")
+    temperature: float = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature; 0 for reproducible verdicts"
+    )
+    seed: int | None = Field(
+        default=0, description="sampling seed sent to the endpoint (part of the cache key)"
+    )
     max_tokens: int = Field(default=512, ge=1, description="most tokens in one judge reply")
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
@@ -92,7 +104,9 @@ class JudgeConfig(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:8000/v1")
         if parts.username or parts.password:
-            raise ValueError("must not carry credentials; put the key in the variable named by api_key_env")
+            raise ValueError(
+                "must not carry credentials; put the key in the variable named by api_key_env"
+            )
         return v
 
     def settings(self) -> dict[str, Any]:
@@ -163,7 +177,9 @@ class ChatClient:
         self._rng = rng or random.Random()
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
         self._check_key_present()
 
     def __repr__(self) -> str:
@@ -184,7 +200,9 @@ class ChatClient:
         name = self.config.api_key_env
         key = os.environ.get(name, "") if name else _NO_AUTH_PLACEHOLDER
         if not key:
-            raise UserError(f"the environment variable {name!r} named by judge.api_key_env is not set")
+            raise UserError(
+                f"the environment variable {name!r} named by judge.api_key_env is not set"
+            )
         # max_retries=0: retries are ours, so each one is counted and backed off with jitter.
         return openai.AsyncOpenAI(
             api_key=key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
@@ -196,7 +214,9 @@ class ChatClient:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
-            state = _LoopState(self._new_sdk_client(), asyncio.Semaphore(self.config.max_concurrency), {})
+            state = _LoopState(
+                self._new_sdk_client(), asyncio.Semaphore(self.config.max_concurrency), {}
+            )
             self._loops[loop] = state
         return state
 
@@ -290,9 +310,13 @@ class ChatClient:
         except Unparseable:  # a parser changed since the entry was written: ask again
             return None
         self._count(cache_hits=1)
-        return ChatOutcome(value, entry.reply, None, True, 0, entry.prompt_tokens, entry.completion_tokens)
+        return ChatOutcome(
+            value, entry.reply, None, True, 0, entry.prompt_tokens, entry.completion_tokens
+        )
 
-    async def _fetch(self, state: _LoopState, request: ChatRequest, parse: Callable[[str], T]) -> ChatOutcome[T]:
+    async def _fetch(
+        self, state: _LoopState, request: ChatRequest, parse: Callable[[str], T]
+    ) -> ChatOutcome[T]:
         attempts = 0
         last: _Transient | None = None
         for attempt in range(self.config.max_retries + 1):
@@ -317,12 +341,18 @@ class ChatClient:
             except Unparseable as exc:
                 # Whole but unusable: at temperature 0 asking again gives the same reply.
                 self._count(unparseable=1)
-                return ChatOutcome(None, reply, f"unparseable reply: {exc}", False, attempts, ptok, ctok)
-            if self.cache is not None:
-                self.cache.put(request, reply, prompt_tokens=ptok, completion_tokens=ctok)
+                return ChatOutcome(
+                    None, reply, f"unparseable reply: {exc}", False, attempts, ptok, ctok
+                )
+            if self.cache is not None:  # off the loop: an atomic write fsyncs
+                await asyncio.to_thread(
+                    self.cache.put, request, reply, prompt_tokens=ptok, completion_tokens=ctok
+                )
             return ChatOutcome(value, reply, None, False, attempts, ptok, ctok)
         self._count(failures=1)
-        return ChatOutcome(None, None, f"request failed after {attempts} tries; last error {last}", False, attempts)
+        return ChatOutcome(
+            None, None, f"request failed after {attempts} tries; last error {last}", False, attempts
+        )
 
     def _backoff(self, attempt: int, last: _Transient | None) -> float:
         """Exponential backoff with full jitter; a server's Retry-After is honoured up to the cap."""
@@ -332,7 +362,9 @@ class ChatClient:
             delay = max(delay, min(cap, last.retry_after))
         return delay
 
-    async def _call_once(self, client: openai.AsyncOpenAI, request: ChatRequest) -> tuple[str, int, int]:
+    async def _call_once(
+        self, client: openai.AsyncOpenAI, request: ChatRequest
+    ) -> tuple[str, int, int]:
         """One HTTP attempt. We read the raw body ourselves: the SDK does not validate a 200's body,
         and a malformed or truncated one must be a retryable failure, not a crash or an empty verdict."""
         kwargs: dict[str, Any] = {

@@ -122,7 +122,13 @@ def grid(
         bad = [v for v in values if v not in allowed]
         if bad:
             raise ValueError(f"unknown {name} {bad[0]!r}; allowed: {', '.join(allowed)}")
-    cells = [Cell(t, d, p, k) for t in traits for d in domains for p in pressures for k in range(per_cell)]
+    cells = [
+        Cell(t, d, p, k)
+        for t in traits
+        for d in domains
+        for p in pressures
+        for k in range(per_cell)
+    ]
     if limit is not None and limit < len(cells):
         keep = set(random.Random(seed).sample(range(len(cells)), limit))
         cells = [c for i, c in enumerate(cells) if i in keep]
@@ -193,7 +199,9 @@ def jaccard(a: frozenset[Any], b: frozenset[Any]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def drop_near_duplicates(scenarios: Sequence[Scenario], threshold: float = 0.5) -> tuple[list[Scenario], int]:
+def drop_near_duplicates(
+    scenarios: Sequence[Scenario], threshold: float = 0.5
+) -> tuple[list[Scenario], int]:
     """Keep the first of every group whose user turns share >= `threshold` of their word 5-grams."""
     kept: list[Scenario] = []
     kept_shingles: list[frozenset[tuple[str, ...]]] = []
@@ -222,7 +230,12 @@ async def agenerate(
         return parse_draft(reply, max_turns)
 
     requests = [
-        client.request(prompt_messages(c, max_turns), purpose="scenario_v1", max_tokens=max_tokens, temperature=temperature)
+        client.request(
+            prompt_messages(c, max_turns),
+            purpose="scenario_v1",
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
         for c in cells
     ]
     outcomes = await asyncio.gather(*(client.complete(r, parse) for r in requests))
@@ -250,7 +263,10 @@ async def agenerate(
                     "generator": "llm",
                     "title": draft.title,
                     "variant": cell.variant,
-                    "generator_settings": {**client.config.settings(), "temperature": request.temperature},
+                    "generator_settings": {
+                        **client.config.settings(),
+                        "temperature": request.temperature,
+                    },
                     "request_key": request.key(),
                 },
             )
@@ -289,7 +305,12 @@ def generate_llm_scenarios(
     async def run() -> tuple[list[Scenario], GenerationReport]:
         try:
             return await agenerate(
-                client, cells, split=split, max_turns=max_turns, max_tokens=max_tokens, temperature=temperature
+                client,
+                cells,
+                split=split,
+                max_turns=max_turns,
+                max_tokens=max_tokens,
+                temperature=temperature,
             )
         finally:
             await client.aclose()

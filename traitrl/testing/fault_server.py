@@ -39,7 +39,9 @@ class FaultPlan:
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(FAULT_KINDS)
         if unknown or not 0 <= self.rate <= 1:
-            raise ValueError(f"bad FaultPlan: unknown kinds {sorted(unknown)} or rate {self.rate} outside [0, 1]")
+            raise ValueError(
+                f"bad FaultPlan: unknown kinds {sorted(unknown)} or rate {self.rate} outside [0, 1]"
+            )
 
     def draw(self, key: str, attempt: int) -> str | None:
         rng = random.Random(f"{self.seed}:{key}:{attempt}")
@@ -104,7 +106,9 @@ class FaultServer:
         httpd.server_bind()
         httpd.server_activate()
         self._httpd = httpd
-        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         self._threads.append(thread)
         self._timer = threading.Timer(self.lifetime_s, self.stop)
@@ -175,7 +179,9 @@ class FaultServer:
 
 def body_key(body: dict[str, Any]) -> str:
     """The server's identity of a request: sha256 of its canonical JSON body."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -201,7 +207,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, json.dumps({"object": "list", "data": [{"id": "fault-judge", "object": "model"}]}).encode())
+            self._send(
+                200,
+                json.dumps(
+                    {"object": "list", "data": [{"id": "fault-judge", "object": "model"}]}
+                ).encode(),
+            )
         elif self.path == "/health":
             self._send(200, b'{"status":"ok"}')
         else:
@@ -213,9 +224,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, b'{"error":{"message":"not found"}}')
             return
-        if state.require_key is not None and self.headers.get("Authorization") != f"Bearer {state.require_key}":
+        if (
+            state.require_key is not None
+            and self.headers.get("Authorization") != f"Bearer {state.require_key}"
+        ):
             state._record("unauthorized", "http_401")
-            self._send(401, b'{"error":{"message":"invalid api key","type":"invalid_request_error"}}')
+            self._send(
+                401, b'{"error":{"message":"invalid api key","type":"invalid_request_error"}}'
+            )
             return
         try:
             body = json.loads(raw)
@@ -234,7 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, state: FaultServer, body: dict[str, Any], fault: str | None) -> None:
         if fault == "429":
-            self._send(429, b'{"error":{"message":"rate limited","type":"rate_limit"}}', {"Retry-After": "0"})
+            self._send(
+                429,
+                b'{"error":{"message":"rate limited","type":"rate_limit"}}',
+                {"Retry-After": "0"},
+            )
         elif fault == "500":
             self._send(500, b'{"error":{"message":"internal error","type":"server_error"}}')
         elif fault == "stall":
@@ -260,7 +280,11 @@ def _completion(body: dict[str, Any], content: str) -> bytes:
             "created": 0,
             "model": body.get("model", "fault-judge"),
             "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
             ],
             "usage": {
                 "prompt_tokens": prompt_words,
