@@ -36,7 +36,7 @@ def eval_command(
             table.add_row(s.id, s.family, s.format, s.domain)
         console.print(table)
         return
-    from traitrl.evals.benchmarks import run_benchmark
+    from traitrl.evals.benchmarks import judge_grader, run_benchmark
     from traitrl.evals.compare import sensitivity as sensitivity_of
     from traitrl.evals.importers import load_benchmark
     from traitrl.evals.registry import select
@@ -56,9 +56,17 @@ def eval_command(
             task = bar.add_task(f"suite ({cond})", total=n_prompts)
             results[cond] = evaluate(policy, cfg, str(model), cond, progress=lambda k, t=task: bar.advance(t, k), specs=specs)
         main = results[persona]
+        judge = None
+        if cfg.judge is not None and any(b.format != "anthropic-mwe" for b in benches):
+            from traitrl.graders.judge import LLMJudge
+
+            judge = LLMJudge(cfg.judge)
         for b in benches:
             task = bar.add_task(f"{b.format}:{b.name}", total=b.n_items)
-            main.benchmarks.append(run_benchmark(policy, b, seed=cfg.evals.sampling.seed, progress=lambda k, t=task: bar.advance(t, k)))
+            main.benchmarks.append(run_benchmark(policy, b, judge=judge_grader(judge) if judge else None,
+                                                 seed=cfg.evals.sampling.seed, progress=lambda k, t=task: bar.advance(t, k)))
+        if judge is not None:
+            main = main.model_copy(update={"meta": {**main.meta, "judge": {**cfg.judge.settings(), **judge.stats()}}})
     if sensitivity and suite:
         sens = sensitivity_of(results["known_careful"], results["known_harmful"])
         main = main.with_informative(sens.flags())

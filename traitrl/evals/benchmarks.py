@@ -16,6 +16,21 @@ from traitrl.evals.results import BenchmarkResult, ItemRecord
 Judge = Callable[[Benchmark, list, list[str]], list[dict]]  # (benchmark, items, responses) -> grade dicts
 
 
+def judge_grader(judge) -> Judge:
+    """Adapt an `LLMJudge` to benchmark items: HealthBench rubrics item by item, free-form
+    questions on the 0-100 scale of their first judge prompt (value = score / 100)."""
+    from traitrl.graders.judge import RubricTask, ScaleTask
+
+    def grade(bench: Benchmark, items: list, responses: list[str]) -> list[dict]:
+        if bench.format == "healthbench":
+            tasks = [RubricTask(it.prompt(), r, it.rubric) for it, r in zip(items, responses, strict=True)]
+        else:
+            tasks = [ScaleTask(it.question, r, next(iter(it.judge_prompts.values()))) for it, r in zip(items, responses, strict=True)]
+        return [g.to_dict() for g in judge.grade_batch_sync(tasks)]
+
+    return grade
+
+
 def run_benchmark(policy, bench: Benchmark, judge: Judge | None = None, seed: int = 0,
                   progress: Callable[[int], None] | None = None, max_items: int | None = None) -> BenchmarkResult:
     items = list(bench.items)[:max_items] if max_items else list(bench.items)
