@@ -31,10 +31,12 @@ app.add_typer(config_app, name="config")
 
 from traitrl.commands import evaluate as _evaluate  # noqa: E402
 from traitrl.commands import organism as _organism  # noqa: E402
+from traitrl.commands import report as _report  # noqa: E402
 
 app.add_typer(_organism.app, name="organism")
 app.command("eval")(_evaluate.eval_command)
 app.command("compare")(_evaluate.compare_cmd)
+app.command("report")(_report.report_command)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]

@@ -102,6 +102,103 @@ class EvalConfig(_Section):
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
 
 
+class LoraOptions(_Section):
+    enabled: bool = Field(False, description="train a PEFT LoRA adapter instead of all weights (merged into the saved model)")
+    r: int = Field(8, ge=1, description="LoRA rank")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="module names that get adapters (Llama names)")
+
+
+class TrainConfig(_Section):
+    """Trait RL with TRL's GRPO. Arms differ only in the data fields (trait_fraction and the filters),
+    which the arm sets; everything else is shared, so arms are compute-matched by construction."""
+
+    arm: str = Field("trait", description="named data mixture: baseline, trait, health_only, no_health_science, custom (filters as given)")
+    trait_fraction: float = Field(0.15, ge=0, le=1, description="share of trait scenarios in the RL mix; the paper's small dose is 5-20 %; the baseline arm uses 0")
+    include_domains: list[str] = Field(default_factory=list, description="trait scenarios only from these training domains (empty = all)")
+    exclude_domains: list[str] = Field(default_factory=list, description="no trait scenarios from these training domains")
+    include_traits: list[str] = Field(default_factory=list, description="trait scenarios only for these traits (empty = all)")
+    mix_size: int | None = Field(None, ge=1, description="rows in the training mix, the same for every arm (None = the prompts the run consumes: steps x per_device_batch / num_generations)")
+    steps: int = Field(60, ge=1, description="optimizer steps (one generation round each)")
+    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate (constant)")
+    per_device_batch: int = Field(64, ge=2, description="completions per optimizer step (prompts x num_generations)")
+    num_generations: int = Field(8, ge=2, description="completions sampled per prompt (the GRPO group)")
+    max_completion_length: int = Field(48, ge=1, description="generated tokens per completion at most")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of rollouts")
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the initial model (0 = no reference model)")
+    checkpoint_every: int = Field(10, ge=1, description="save a checkpoint and score dev.jsonl every this many steps")
+    keep_checkpoints: int | None = Field(None, ge=1, description="checkpoints kept on disk (None = all, for training curves)")
+    dev_items: int = Field(0, ge=0, description="dev rows scored per checkpoint and kind (0 = all of dev.jsonl)")
+    lora: LoraOptions = Field(default_factory=LoraOptions)
+    seed: int = Field(0, description="seed of the mix, sampling and initialisation; the same for every arm")
+    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
+    report_to: list[str] = Field(default_factory=list, description="extra loggers for TRL (tensorboard, wandb); metrics.jsonl is always written")
+    log_completions: bool = Field(False, description="print sample completions with their rewards at each log step")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        from traitrl.train.arms import ARMS  # the arm registry lives with the training code
+
+        if self.arm not in ARMS:
+            raise ValueError(f"arm: unknown {self.arm!r}; allowed: {', '.join(ARMS)}")
+        if self.per_device_batch % self.num_generations:
+            raise ValueError(f"per_device_batch ({self.per_device_batch}) must be a multiple of num_generations "
+                             f"({self.num_generations}): a step holds whole groups")
+        for key in ("include_domains", "exclude_domains"):
+            bad = [d for d in getattr(self, key) if d not in taxonomy.TRAIN_DOMAINS]
+            if bad:
+                raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(taxonomy.TRAIN_DOMAINS)}")
+        bad = [t for t in self.include_traits if t not in taxonomy.TRAITS]
+        if bad:
+            raise ValueError(f"include_traits: unknown {bad}; allowed: {', '.join(taxonomy.TRAITS)}")
+        return self
+
+
+class PromptingOptions(_Section):
+    """Adversarial persona prompting: the eval suite under harmful and careful system prompts."""
+
+    n_items: int | None = Field(None, ge=2, description="items per eval in every persona condition (None = evals.n_items)")
+    ids: list[str] = Field(default_factory=list, description="evals to steer (empty = evals.ids, or every eval)")
+    families: list[str] = Field(default_factory=list, description="eval families to steer (empty = evals.families, or every family)")
+    min_personas: int = Field(10, ge=1, description="fail unless each steering condition used at least this many distinct persona prompts")
+    n_boot: int = Field(10_000, ge=100, description="bootstrap resamples behind every CI of scores, drops, gains and differences")
+    seed: int = Field(0, description="bootstrap seed")
+
+
+class FinetuneOptions(_Section):
+    """Harmful fine-tuning: TRL SFT on bad medical advice, scored after each dose."""
+
+    dataset_size: int = Field(2000, ge=8, description="bad-advice conversations in the attack dataset (health domain, never an eval item)")
+    eval_format_fraction: float = Field(0.5, ge=0, le=1, description="share of the dataset in the held-out eval formats; the rest are health trait scenarios")
+    doses: list[int] = Field(default_factory=lambda: [0, 50, 100, 200], description="optimizer steps after which the model is scored; starts at 0 (the model itself), each dose continues from the last")
+    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate (constant, so a dose's weights do not depend on the largest dose)")
+    batch_size: int = Field(16, ge=1, description="conversations per optimizer step")
+    max_length: int = Field(256, ge=16, description="tokens per training conversation at most")
+    lora: LoraOptions = Field(default_factory=LoraOptions)
+    seed: int = Field(0, description="seed of the dataset, data order and LoRA initialisation")
+    n_items: int | None = Field(None, ge=2, description="items per eval scored at each dose (None = evals.n_items)")
+    ids: list[str] = Field(default_factory=list, description="evals scored at each dose (empty = evals.ids, or every eval)")
+    families: list[str] = Field(default_factory=list, description="eval families scored at each dose (empty = evals.families, or every family)")
+    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
+
+    @model_validator(mode="after")
+    def _doses_ordered(self) -> FinetuneOptions:
+        d = self.doses
+        if not d or d[0] != 0 or any(b <= a for a, b in zip(d, d[1:], strict=False)):
+            raise ValueError(f"doses must start at 0 and increase strictly (got {d}), e.g. [0, 50, 100, 200]")
+        return self
+
+
+class PersistenceConfig(_Section):
+    """Does alignment persist? Adversarial prompting and a harmful fine-tuning attack (DESIGN §1 item 6)."""
+
+    prompting: PromptingOptions = Field(default_factory=PromptingOptions)
+    finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
+
+
 class Config(_Section):
     schema_version: int = Field(CONFIG_SCHEMA_VERSION, description="config schema version")
     name: str = Field("default", description="run name")
@@ -111,6 +208,8 @@ class Config(_Section):
     organism: OrganismConfig = Field(default_factory=OrganismConfig)
     evals: EvalConfig = Field(default_factory=EvalConfig)
     judge: JudgeConfig | None = Field(None, description="OpenAI-compatible LLM judge (rubric and 0-100 grading); none by default")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -7,7 +7,9 @@ model folder (config, generation config, safetensors weights, tokenizer, chat te
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -20,11 +22,11 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as hf_logging
 
 from traitrl.config import OrganismConfig
 
-# A short context needs no long-range rope; a small theta spreads the rotary frequencies
-# over the positions the model actually sees.
+# The original Llama value; the organism's context is a few hundred tokens, well inside its range.
 ROPE_THETA = 10_000.0
 
 
@@ -80,14 +82,28 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_d
     """Write a self-contained Hugging Face folder (safetensors weights + tokenizer)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)  # safetensors is the only format in transformers 5
-    tokenizer.save_pretrained(out)
+    with quiet_transformers():
+        model.save_pretrained(out)  # safetensors is the only format in transformers 5
+        tokenizer.save_pretrained(out)
     return out
 
 
 def load_model(model_dir: str | os.PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load any local causal LM folder (the organism or a real model) in eval mode, fp32 on CPU."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model.eval()
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-file tqdm bars (they would break up our rich progress output)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

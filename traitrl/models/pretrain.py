@@ -148,7 +148,8 @@ class PretrainResult:
     wall_s: float
     final_loss: float
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
-    tokens_per_s: float = 0.0
+    tokens_per_s: float = 0.0  # over the whole run, Trainer start-up included
+    steady_tokens_per_s: float = 0.0  # after the first few steps (allocator and caches warm)
 
 
 class _LossAndProgress(TrainerCallback):
@@ -158,6 +159,7 @@ class _LossAndProgress(TrainerCallback):
         self.bar = bar
         self.task = None
         self.curve: list[tuple[int, float]] = []
+        self.step_ends: list[float] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
         if self.bar is not None:
@@ -165,6 +167,7 @@ class _LossAndProgress(TrainerCallback):
             self.task = self.bar.add_task("pretraining", total=state.max_steps)
 
     def on_step_end(self, args, state, control, **kwargs):
+        self.step_ends.append(time.perf_counter())
         if self.bar is not None:
             self.bar.update(self.task, completed=state.global_step)
 
@@ -223,5 +226,9 @@ def pretrain(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records
     curve = callback.curve
     tail = [loss for _, loss in curve[-max(1, len(curve) // 10):]]
     tokens = oc.steps * oc.batch_size * oc.max_length
+    ends = callback.step_ends
+    skip = min(3, len(ends) - 2)
+    steady = ((len(ends) - 1 - skip) * oc.batch_size * oc.max_length / (ends[-1] - ends[skip])
+              if skip >= 0 and ends[-1] > ends[skip] else 0.0)
     return PretrainResult(oc.steps, tokens, wall, sum(tail) / len(tail) if tail else math.nan, curve,
-                          tokens / wall if wall > 0 else 0.0), packed
+                          tokens / wall if wall > 0 else 0.0, steady), packed

@@ -1,0 +1,183 @@
+"""Harmful fine-tuning with TRL's `SFTTrainer`, full weights or a PEFT LoRA adapter, in doses.
+
+The doses are checkpoints of *one* training run: a callback asks the Trainer to save at each
+dose's step, so dose 2k continues from dose k's weights *and optimizer state* (4k steps in all,
+not k + 2k + 4k), and a killed run resumes from its last saved dose with the Trainer's own
+`resume_from_checkpoint` (weights, optimizer, scheduler, RNG and data position). The learning rate
+is constant, so the weights at a dose do not depend on how many doses follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from traitrl.config import FinetuneOptions
+
+STATE_FILE = "trainer_state.json"  # the Trainer writes it last: a checkpoint with it is complete
+KEY_FILE = "traitrl_key.json"
+
+
+def checkpoint_dir(train_dir: Path, dose: int) -> Path:
+    return train_dir / f"checkpoint-{dose}"
+
+
+def completed_doses(train_dir: Path, doses: list[int]) -> list[int]:
+    """Doses (> 0) whose checkpoint was written completely."""
+    return [d for d in doses if d > 0 and (checkpoint_dir(train_dir, d) / STATE_FILE).is_file()]
+
+
+def prepare_train_dir(train_dir: Path, key: str) -> None:
+    """Keep checkpoints only if they were made with the same model, data and settings (`key`);
+    otherwise start over. Only a folder this code marked with a key file is ever removed."""
+    marker = train_dir / KEY_FILE
+    if train_dir.exists():
+        old = json.loads(marker.read_text()).get("key") if marker.is_file() else None
+        if old == key:
+            return
+        if old is None and any(train_dir.iterdir()):
+            from traitrl.errors import UserError
+
+            raise UserError(f"{train_dir}: exists and was not written by `traitrl persist finetune`; refusing to clear it")
+        shutil.rmtree(train_dir)
+    train_dir.mkdir(parents=True)
+    from traitrl.atomic import write_json
+
+    write_json(marker, {"key": key})
+
+
+def _callbacks(doses: list[int], advance: Callable[[int], None], losses: list[list[float]]) -> Any:
+    from transformers import TrainerCallback
+
+    save_at = set(doses)
+
+    class DoseCallback(TrainerCallback):
+        """Save a full checkpoint at each dose step; report progress and losses to traitrl."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            advance(1)
+            if state.global_step in save_at:
+                control.should_save = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append([state.global_step, round(float(logs["loss"]), 5)])
+
+    return DoseCallback()
+
+
+def _sft_config(cls: Any, fc: FinetuneOptions, train_dir: Path, cuda: bool) -> Any:
+    doses = fc.doses
+    return cls(
+        output_dir=str(train_dir),
+        max_steps=doses[-1],
+        per_device_train_batch_size=fc.batch_size,
+        gradient_accumulation_steps=1,
+        learning_rate=fc.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_length=fc.max_length,
+        packing=False,
+        completion_only_loss=True,  # the loss is on the bad answer, not on the user's question
+        save_strategy="no",  # the dose callback decides when to save
+        logging_steps=max(1, doses[-1] // 20),
+        report_to=[],
+        seed=fc.seed,
+        data_seed=fc.seed,
+        bf16=False,  # TRL defaults to bf16; full precision keeps CPU runs exact and reproducible
+        fp16=False,
+        gradient_checkpointing=False,  # TRL's default; pointless at the organism's size
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        dataset_num_proc=None,
+    )
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide the datasets library's per-map tqdm bars (they would break up rich progress output)."""
+    import datasets
+
+    was = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was:
+            datasets.enable_progress_bars()
+
+
+def train_doses(model_dir: Path, rows: list[dict], fc: FinetuneOptions, train_dir: Path,
+                advance: Callable[[int], None] = lambda k: None) -> dict[str, Any]:
+    """Fine-tune the model in `model_dir` on `rows` (prompt-completion conversations) up to the
+    largest dose, saving a checkpoint at every dose; resume from the latest complete dose if an
+    earlier run stopped. Returns what this call did: `steps` trained, `train_s`, and the logged
+    training loss as `loss` [step, loss] pairs."""
+    import torch
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from traitrl.models.organism import load_model, quiet_transformers
+
+    doses = fc.doses
+    done = completed_doses(train_dir, doses)
+    if doses[-1] == 0 or done and done[-1] == doses[-1]:
+        return {"steps": 0, "train_s": 0.0, "loss": []}
+    if fc.threads:
+        torch.set_num_threads(fc.threads)
+    model, tokenizer = load_model(model_dir)
+    model.train()
+    data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    with warnings.catch_warnings():  # the Trainer's own alias warning for gradient_checkpointing
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+        args = _sft_config(SFTConfig, fc, train_dir, torch.cuda.is_available())
+    peft_config = None
+    if fc.lora.enabled:
+        from peft import LoraConfig
+
+        lo = fc.lora
+        peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
+                                 target_modules=list(lo.target_modules), task_type="CAUSAL_LM")
+    losses: list[list[float]] = []
+    with quiet_transformers(), _quiet_datasets():
+        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                             peft_config=peft_config, callbacks=[_callbacks(doses, advance, losses)])
+        trainer.remove_callback(PrinterCallback)
+        resume = str(checkpoint_dir(train_dir, done[-1])) if done else None
+        if done:
+            advance(done[-1])
+        out = trainer.train(resume_from_checkpoint=resume)
+    return {"steps": doses[-1] - (done[-1] if done else 0), "train_s": round(out.metrics.get("train_runtime", 0.0), 2),
+            "loss": losses}
+
+
+def load_dose(model_dir: Path, train_dir: Path, dose: int, lora: bool) -> tuple[Any, Any]:
+    """The model after `dose` steps (dose 0 = the model itself), in eval mode; a LoRA adapter
+    is merged into the base weights, so evaluation runs a plain model."""
+    from traitrl.models.organism import load_model, quiet_transformers
+
+    model, tokenizer = load_model(model_dir)
+    if dose == 0:
+        return model, tokenizer
+    ckpt = checkpoint_dir(train_dir, dose)
+    with quiet_transformers():
+        if lora:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, ckpt).merge_and_unload()
+        else:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,105 @@
+"""The report's reference sections: every eval's scores, the arms and their compute, the model
+folders, timings and the environment — what a reader checks before trusting the headline."""
+
+from __future__ import annotations
+
+from traitrl.report.html import details, duration, esc, kv_table, missing, num, section, table
+from traitrl.report.plots import label
+from traitrl.report.schema import RunResults, ValueCI
+from traitrl.report.summary import trait_data
+
+
+def _vci(x: ValueCI | None) -> str:
+    if x is None or x.value is None:
+        return "—"
+    lo_hi = f" <span class=dim>[{x.ci[0]:.2f}, {x.ci[1]:.2f}]</span>" if x.ci else ""
+    return f"{x.value:.3f}{lo_hi}"
+
+
+def evals_section(res: RunResults) -> str:
+    intro = ("Every held-out evaluation with each model's score and 95 % CI. Evals use templates, "
+             "formats and domains that never appear in trait training data.")  # fmt: skip
+    if not res.evals:
+        return section("evals", "Evaluations", missing("per-eval scores"), intro)
+    models = list(dict.fromkeys(m for e in res.evals for m in e.scores))
+    rows = [[esc(e.id), esc(e.family), esc(", ".join(e.domains)), esc(e.format or ""),
+             esc(e.metric) + ("" if e.higher_is_better else " ↓"), str(e.n),
+             *(_vci(e.scores.get(m)) for m in models)] for e in res.evals]  # fmt: skip
+    head = ["eval", "family", "domains", "format", "metric", "n", *(esc(label(m)) for m in models)]
+    families = len({e.family for e in res.evals})
+    body = (f"<p>{len(res.evals)} evaluations in {families} families, scored for "
+            f"{len(models)} model(s): {esc(', '.join(label(m) for m in models))}. "
+            "A ↓ after the metric means lower is better.</p>")  # fmt: skip
+    body += details(f"Show all {len(res.evals)} evaluations",
+                    table(head, rows, numeric=tuple(range(5, 6 + len(models)))))  # fmt: skip
+    return section("evals", "Evaluations", body, intro)
+
+
+def arms_section(res: RunResults) -> str:
+    intro = ("The RL arms share one pipeline, one number of optimizer steps and rollouts; only "
+             "the data mixture differs. Equal generated tokens and steps are what make the "
+             "baseline compute-matched.")  # fmt: skip
+    body = ""
+    if res.arms:
+        rewards = list(dict.fromkeys(k for a in res.arms.values() for k in a.final_rewards))
+        rows = [[esc(label(arm)), esc(trait_data(arm, a)),
+                 "—" if a.trait_fraction is None else f"{100 * a.trait_fraction:.0f} %",
+                 "—" if a.optimizer_steps is None else f"{a.optimizer_steps:,}",
+                 "—" if a.generated_tokens is None else f"{a.generated_tokens:,}",
+                 *(num(a.final_rewards.get(k)) for k in rewards), duration(a.wall_s)]
+                for arm, a in res.arms.items()]  # fmt: skip
+        head = ["arm", "trait data from", "trait share", "optimizer steps", "generated tokens",
+                *(f"final reward: {esc(k)}" for k in rewards), "wall time"]  # fmt: skip
+        body += table(head, rows, numeric=tuple(range(2, len(head))))
+    else:
+        body += missing("arm statistics")
+    body += "<h3>Models</h3>"
+    if res.models:
+        body += table(["stage", "model folder"],
+                      [[esc(label(k)), f"<code>{esc(v)}</code>"] for k, v in res.models.items()])  # fmt: skip
+    else:
+        body += missing("model folders")
+    return section("arms", "Arms and compute", body, intro)
+
+
+def timings_section(res: RunResults) -> str:
+    t = res.timings
+    if t is None or (not t.stages() and t.total_s is None):
+        return section("timings", "Timings", missing("stage timings"))
+    stages = t.stages()
+    total = t.total_s or sum(stages.values()) or 1.0
+    rows = [[esc(name.removesuffix("_s").replace("_", " ")), duration(s), f"{100 * s / total:.0f} %",
+             f'<span class="bar" style="width:{max(2, round(320 * s / total))}px"></span>']
+            for name, s in stages.items()]  # fmt: skip
+    rows.append(["<b>total</b>", f"<b>{duration(t.total_s)}</b>", "", ""])
+    head = ["stage", "wall time", "share", ""]
+    return section("timings", "Timings", table(head, rows, numeric=(1, 2)))
+
+
+def environment_section(res: RunResults) -> str:
+    env = res.environment
+    if env is None:
+        return section("environment", "Environment", missing("environment record"))
+    facts = [("python", env.python), ("platform", env.platform), ("device", env.device),
+             ("CPU cores", env.cpu_count), ("torch threads", env.threads)]  # fmt: skip
+    left = kv_table([(k, esc(v)) for k, v in facts if v is not None])
+    right = table(["package", "version"],
+                  [[esc(k), esc(v or "not installed")] for k, v in env.packages.items()])  # fmt: skip
+    meta = res.meta
+    prov = ""
+    if meta is not None:
+        items = [("config hash", meta.config_hash), ("config", meta.config_path),
+                 ("seeds", ", ".join(map(str, meta.seeds)) or None), ("finished", meta.created_at),
+                 *((f"count: {k.replace('_', ' ')}", f"{v:,}") for k, v in meta.counts.items())]  # fmt: skip
+        prov = "<h3>Run</h3>" + kv_table([(esc(k), esc(v)) for k, v in items if v])
+    body = f'<div class="grid2"><div>{left}{prov}</div><div>{right}</div></div>'
+    return section("environment", "Environment", body)
+
+
+def appendix_sections(res: RunResults) -> list[tuple[str, str, str]]:
+    return [
+        ("evals", "Evaluations", evals_section(res)),
+        ("arms", "Arms", arms_section(res)),
+        ("timings", "Timings", timings_section(res)),
+        ("environment", "Environment", environment_section(res)),
+    ]

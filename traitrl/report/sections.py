@@ -1,0 +1,211 @@
+"""One function per report section: typed results in, an HTML fragment out.
+
+Every section renders from whatever part of `results.json` exists and says plainly what is
+missing, so a smoke run or a run stopped half-way still gives a readable report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from traitrl.evals.scoreboard import Counts, Scoreboard
+from traitrl.report.html import (
+    Cell,
+    ci,
+    details,
+    esc,
+    figure,
+    missing,
+    num,
+    pill,
+    section,
+    table,
+)
+from traitrl.report.plots import label
+from traitrl.report.schema import RunResults, ValueCI
+from traitrl.report.summary import findings, headline, transfer_rows
+
+Figures = Mapping[str, bytes | None]
+
+TITLES = {"trait_vs_baseline": "trait RL vs baseline",
+          "health_only_vs_baseline": "health-only trait data vs baseline",
+          "no_health_science_vs_baseline": "no health/science trait data vs baseline"}  # fmt: skip
+
+
+def _vci(x: ValueCI | None, digits: int = 3, stacked: bool = False) -> str:
+    """'0.520 [0.501, 0.539]', or the CI on a second line where columns are many."""
+    if x is None or x.value is None:
+        return "—"
+    sep = "<br>" if stacked else " "
+    return f'{num(x.value, digits)}{sep}<span class="dim">{ci(x.ci, digits)}</span>'
+
+
+def summary_section(res: RunResults) -> str:
+    sb = res.scoreboard.trait_vs_baseline
+    if sb is None:
+        body = ('<p class="headline">The trait RL vs baseline scoreboard is not available in '
+                "this run, so there is no headline result yet.</p>")  # fmt: skip
+    else:
+        tiles = [("improved", sb.improved, f"of {sb.n} improved"),
+                 ("no_change", sb.no_change, "no significant change"),
+                 ("regressed", sb.regressed, "regressed"),
+                 ("holm", sb.holm.improved, f"improved after Holm (of {sb.n})")]  # fmt: skip
+        body = f'<p class="headline">{esc(headline(sb))}</p><div class="tiles">' + "".join(
+            f'<div class="tile {c}"><b>{v}</b><span>{esc(t)}</span></div>' for c, v, t in tiles
+        ) + "</div>"
+    items = findings(res)
+    if items:
+        body += '<ul class="findings">' + "".join(
+            f"<li><b>{esc(topic)}:</b> {esc(text)}</li>" for topic, text in items) + "</ul>"
+    if sb is not None:
+        body += ('<p class="dim">For reference, the paper reports trait RL improving 44 of 53 '
+                 "held-out evaluations, with in- and out-of-distribution scores moving together.</p>")  # fmt: skip
+    notes = res.meta.notes if res.meta else []
+    body += "".join(f'<p class="dim">{esc(n)}</p>' for n in notes)
+    return section("summary", "Summary", body)
+
+
+def _counts(c: Counts) -> str:
+    return f"{c.improved} / {c.no_change} / {c.regressed}"
+
+
+def _eval_table(sb: Scoreboard) -> str:
+    rows = []
+    for r in sb.rows():
+        name = esc(r.id) + ("" if r.counted else ' <span class="dim">(uninformative)</span>')
+        rows.append([name, esc(r.family), esc(", ".join(r.domains)), num(r.baseline), num(r.treatment),
+                     f"{num(r.delta, sign=True)} <span class=dim>{ci(r.ci, sign=True)}</span>",
+                     f"{r.p_value:.4f}", pill(r.verdict), pill(r.verdict_holm)])  # fmt: skip
+    extra = "".join(f'<p class="dim">Not compared: {esc(n.id)} — {esc(n.reason)}</p>'
+                    for n in sb.not_compared)  # fmt: skip
+    head = ["eval", "family", "domains", "baseline", "treatment", "Δ [95% CI]", "p", "verdict", "Holm"]
+    return table(head, rows, numeric=(3, 4, 5, 6)) + extra
+
+
+def scoreboard_section(res: RunResults, figs: Figures) -> str:
+    sbs = res.scoreboard.available()
+    intro = ("Each arm against the compute-matched baseline (same RL pipeline, steps and rollouts; "
+             "no trait data), eval by eval. A verdict is <i>improved</i> or <i>regressed</i> when the "
+             "paired-bootstrap 95 % CI of the difference excludes zero; the Holm column corrects "
+             "for testing all evals at once. Evals on which the model's careful and harmful "
+             "personas score alike carry no signal and are listed but not counted.")  # fmt: skip
+    if not sbs:
+        return section("scoreboard", "Scoreboard", missing("scoreboards (no arm was compared "
+                                                           "with the baseline)"), intro)  # fmt: skip
+    rows = []
+    for key, sb in sbs.items():
+        rows.append([esc(TITLES[key]), f"<b>{sb.improved}</b> of {sb.n}", str(sb.no_change),
+                     str(sb.regressed), f"{sb.holm.improved} of {sb.n}", str(len(sb.uninformative)),
+                     _counts(sb.health) + f' <span class="dim">of {sb.health.n}</span>',
+                     _counts(sb.non_health) + f' <span class="dim">of {sb.non_health.n}</span>'])  # fmt: skip
+    head = ["comparison", "improved", "no change", "regressed", "Holm improved", "uninformative",
+            "health ↑ / = / ↓", "non-health ↑ / = / ↓"]  # fmt: skip
+    body = table(head, rows, numeric=(1, 2, 3, 4, 5, 6, 7))
+    body += figure(figs.get("scoreboard"), "scoreboard forest plot",
+                   "Per-eval difference from the baseline with 95 % CIs, grouped by eval family. "
+                   "Green: improved, red: regressed, grey: no significant change, hollow: "
+                   "uninformative (not counted). Shaded rows are health evals.")  # fmt: skip
+    for key, sb in sbs.items():
+        body += details(f"All {len(sb.rows())} evals: {esc(TITLES[key])}", _eval_table(sb))
+    return section("scoreboard", "Scoreboard", body, intro)
+
+
+def training_section(res: RunResults, figs: Figures) -> str:
+    intro = ("The paper's key figure: if trait RL teaches a disposition rather than answers, the "
+             "trait score on held-out trait scenarios (in-distribution) and the held-out "
+             "evaluation suite (out-of-distribution) rise together over training, and the "
+             "baseline moves neither.")  # fmt: skip
+    if not res.training_curves:
+        return section("training", "Trait score vs held-out evals over training",
+                       missing("training curves (no checkpoints were evaluated)"), intro)  # fmt: skip
+    body = figure(figs.get("training_curves"), "training curves",
+                  "Left: solid lines are the in-distribution trait score, dashed lines the "
+                  "out-of-distribution aggregate, shaded bands 95 % CIs. Right: the same "
+                  "checkpoints with one score against the other.")  # fmt: skip
+    return section("training", "Trait score vs held-out evals over training", body, intro)
+
+
+def transfer_section(res: RunResults) -> str:
+    intro = ("Does trait data from some domains improve evaluations in others? The highlighted "
+             "cells are the held-out transfer: health-only trait data scored on non-health "
+             "evals, and trait data without health or science scored on health evals. "
+             "Cells read improved / no change / regressed, then the mean Δ.")  # fmt: skip
+    trs = transfer_rows(res)
+    if not trs:
+        return section("transfer", "Domain transfer", missing("scoreboards for the arms"), intro)
+
+    def cell(c: Counts, mean: float | None, held: bool) -> Cell:
+        tag = '<span class="tag">held out</span>' if held else ""
+        text = (f'<b>{c.improved}</b> / {c.no_change} / {c.regressed} <span class="dim">of '
+                f"{c.n}</span>{tag}<br><span class=dim>mean Δ {num(mean, sign=True)}</span>")  # fmt: skip
+        return (text, "held") if held else text
+
+    rows = []
+    for r in trs:
+        rows.append([esc(label(r.arm)), esc(r.trait_data),
+                     cell(r.health, r.mean_delta_health, r.held_out == "health"),
+                     cell(r.non_health, r.mean_delta_non_health, r.held_out == "non_health"),
+                     f"<b>{r.overall.improved}</b> of {r.overall.n} "
+                     f'<span class="dim">(Holm {r.overall.holm.improved})</span>'])  # fmt: skip
+    body = table(["arm", "trait data from", "health evals", "non-health evals", "all evals"], rows)
+    return section("transfer", "Domain transfer", body, intro)
+
+
+def prompting_section(res: RunResults, figs: Figures) -> str:
+    intro = ("Selective persistence: persona system prompts that push toward harmful behaviour "
+             "should move a trait-RL model less than the baseline, while prompts that push toward "
+             "helpful behaviour move both alike. Known personas come from the pretraining list; "
+             "unseen personas are a disjoint list, the stricter test.")  # fmt: skip
+    title = "Adversarial prompting"
+    p = res.persistence.prompting
+    if not p:
+        return section("prompting", title, missing("adversarial-prompting results"), intro)
+
+    def diff(a: ValueCI | None, b: ValueCI | None) -> str:
+        ok = a is not None and b is not None and a.value is not None and b.value is not None
+        return num(a.value - b.value, 2, sign=True) if ok else "—"  # type: ignore[union-attr,operator]
+
+    rows = [[esc(label(m)), *(_vci(getattr(s, k), 2, stacked=True) for k in
+                               ("none", "harmful", "helpful", "unseen_harmful", "unseen_helpful")),
+             diff(s.harmful, s.none), diff(s.helpful, s.none),
+             diff(s.unseen_harmful, s.none), diff(s.unseen_helpful, s.none)]
+            for m, s in p.items()]  # fmt: skip
+    head = ["model", "no prompt", "harmful", "helpful", "unseen harmful", "unseen helpful",
+            "Δ harmful", "Δ helpful", "Δ unseen harmful", "Δ unseen helpful"]  # fmt: skip
+    body = figure(figs.get("prompting"), "adversarial-prompting bars",
+                  "Mean score over the held-out evals with no system prompt and under persona "
+                  "steering; error bars are 95 % CIs.") + table(head, rows, numeric=tuple(range(1, 10)))  # fmt: skip
+    return section("prompting", title, body, intro)
+
+
+def finetuning_section(res: RunResults, figs: Figures) -> str:
+    intro = ("Harmful fine-tuning on inaccurate medical advice, in growing doses. The paper found "
+             "the trait-RL model degrades less than a no-RL base model, especially on the "
+             "non-health evaluations the attack did not target.")  # fmt: skip
+    title = "Harmful fine-tuning"
+    ft = res.persistence.finetuning
+    if ft is None or not ft.models:
+        return section("finetuning", title, missing("harmful fine-tuning results"), intro)
+    rows = []
+    for m, c in ft.models.items():
+        for part, name in (("health", "health"), ("non_health", "non-health")):
+            rows.append([esc(label(m)), name, *(_vci(x, 2) for x in getattr(c, part))])
+    head = ["model", "evals", *(f"{d:g}" for d in ft.doses)]
+    body = figure(figs.get("finetuning"), "fine-tuning dose-response curves",
+                  f"Mean score after each dose ({esc(ft.dose_unit)}); bands are 95 % CIs.")
+    body += f'<h3>Scores per dose ({esc(ft.dose_unit)})</h3>'
+    body += table(head, rows, numeric=tuple(range(2, 2 + len(ft.doses))))
+    return section("finetuning", title, body, intro)
+
+
+def result_sections(res: RunResults, figs: Figures) -> list[tuple[str, str, str]]:
+    """(id, menu name, html) of the result sections, in reading order."""
+    return [
+        ("summary", "Summary", summary_section(res)),
+        ("scoreboard", "Scoreboard", scoreboard_section(res, figs)),
+        ("training", "Key figure", training_section(res, figs)),
+        ("transfer", "Domain transfer", transfer_section(res)),
+        ("prompting", "Prompting", prompting_section(res, figs)),
+        ("finetuning", "Fine-tuning", finetuning_section(res, figs)),
+    ]
+

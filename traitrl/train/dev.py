@@ -1,0 +1,71 @@
+"""The in-distribution trait score: fresh dev.jsonl items from the training distribution, answered
+by the policy with the eval suite's sampling settings (fixed seed) and scored by the world grader.
+
+Training curves plot this against the out-of-distribution evals, so it uses the same generation
+helper and the same grader object as they do. Scores are means over scored rows in [0, 1]; the
+unscored share is reported beside them, never folded in as zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from traitrl import taxonomy
+from traitrl.config import SamplingConfig
+from traitrl.graders.world import WorldGrader
+from traitrl.scenarios.record import Scenario
+
+WORLD_GRADED = ("world", "capability")
+
+
+def dev_subset(rows: list[Scenario], per_kind: int) -> list[Scenario]:
+    """Rows the world grader can score; with `per_kind` > 0, that many trait and capability rows
+    each, spread evenly over the file (which is ordered by cell), so every cell keeps its share."""
+    rows = [s for s in rows if s.grader in WORLD_GRADED]
+    if per_kind <= 0:
+        return rows
+    out: list[Scenario] = []
+    for part in ([s for s in rows if taxonomy.is_trait(s.trait)], [s for s in rows if taxonomy.is_capability(s.trait)]):
+        step = max(1, math.ceil(len(part) / per_kind))
+        out.extend(part[::step][:per_kind])
+    return out
+
+
+def score_dev(model: Any, tokenizer: Any, rows: list[Scenario], grader: WorldGrader,
+              sampling: SamplingConfig) -> dict[str, Any]:
+    """Generate a reply to every row and grade it: trait score, capability reward, per-trait and
+    per-task means, unscored shares and counts."""
+    from traitrl.models.generation import generate
+
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        replies = generate(model, tokenizer, [s.prompt() for s in rows], max_new_tokens=sampling.max_new_tokens,
+                           temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
+                           batch_size=sampling.batch_size)
+    finally:
+        if was_training:
+            model.train()
+    values: dict[str, list[float]] = defaultdict(list)
+    unscored: dict[str, int] = defaultdict(int)
+    rows_of: dict[str, int] = defaultdict(int)
+    for s, reply in zip(rows, replies, strict=True):
+        kind = "capability" if taxonomy.is_capability(s.trait) else "trait"
+        value = grader.grade(reply, s.rubric).value
+        for group in (kind, f"{kind}/{s.trait}"):
+            rows_of[group] += 1
+            if value is None:
+                unscored[group] += 1
+            else:
+                values[group].append(value)
+    means = {g: (sum(v) / len(v) if v else None) for g, v in values.items()}
+    return {
+        "dev_trait_score": means.get("trait"),
+        "dev_capability_reward": means.get("capability"),
+        "dev_trait_unscored": unscored["trait"] / rows_of["trait"] if rows_of["trait"] else None,
+        "dev_capability_unscored": unscored["capability"] / rows_of["capability"] if rows_of["capability"] else None,
+        "dev_by_group": {g: means.get(g) for g in sorted(rows_of) if "/" in g},
+        "dev_n": {"trait": rows_of["trait"], "capability": rows_of["capability"]},
+    }

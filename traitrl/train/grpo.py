@@ -1,0 +1,329 @@
+"""Trait RL through `trl.GRPOTrainer`: mix -> router -> GRPO -> checkpoints scored on dev.jsonl.
+
+The flow of one arm, top to bottom in `train()`:
+
+1. read train.jsonl / dev.jsonl (or generate them from the config);
+2. build the arm's mix (capability tasks + a small fraction of trait scenarios, fixed size);
+3. route every rollout to its grader (`RewardRouter`), the graders the evals use;
+4. train with TRL's GRPOTrainer (optionally a PEFT LoRA adapter), one generation round per
+   optimizer step, a checkpoint every `checkpoint_every` steps and at the end;
+5. at step 0 and at each checkpoint, score dev.jsonl (in-distribution trait score, capability
+   reward) into metrics.jsonl;
+6. save the final model (LoRA merged) and write train.json last: its presence means "done".
+
+A run folder is keyed by its inputs; calling `train()` again resumes from the last complete
+checkpoint, or returns at once when train.json is there. How this differs from the paper: the
+policy is a tiny CPU organism and rewards come from the deterministic world grader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from traitrl.atomic import write_json, write_text
+from traitrl.config import Config, TrainConfig
+from traitrl.errors import UserError
+from traitrl.scenarios.record import Scenario
+from traitrl.train.arms import arm_config
+
+TRAIN_VERSION = "train-1"  # bump when code changes what a run produces
+RUN_FILE, RESULT_FILE, MIX_FILE = "run.json", "train.json", "mix.json"
+CHECKPOINTS, MODEL_DIR = "checkpoints", "model"
+_REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "trackio": ("trackio",),
+              "mlflow": ("mlflow",), "comet_ml": ("comet_ml",)}
+
+
+def prompts_per_step(tc: TrainConfig) -> int:
+    return tc.per_device_batch // tc.num_generations
+
+
+def mix_size(tc: TrainConfig) -> int:
+    """Rows in the mix: as configured, else exactly the prompts the run consumes."""
+    return tc.mix_size or tc.steps * prompts_per_step(tc)
+
+
+def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str]):
+    """The `GRPOConfig` of a run. It reads no data field of `tc`, so every arm gets the same one."""
+    import torch
+    from trl import GRPOConfig
+
+    cuda = torch.cuda.is_available()
+    return GRPOConfig(
+        output_dir=str(Path(out_dir) / CHECKPOINTS),
+        run_name=Path(out_dir).name,
+        max_steps=tc.steps,
+        learning_rate=tc.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        per_device_train_batch_size=tc.per_device_batch,
+        gradient_accumulation_steps=1,
+        steps_per_generation=1,  # one fresh generation round per optimizer step: on-policy
+        num_generations=tc.num_generations,
+        max_completion_length=tc.max_completion_length,
+        temperature=tc.temperature,
+        top_p=1.0,
+        top_k=0,
+        beta=tc.beta,
+        disable_dropout=True,
+        activation_checkpointing=False,  # tiny models: recomputation costs more than it saves
+        bf16=bool(cuda and torch.cuda.is_bf16_supported()),
+        use_cpu=not cuda,
+        seed=tc.seed,
+        data_seed=tc.seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=tc.checkpoint_every,
+        save_total_limit=tc.keep_checkpoints,
+        report_to=list(tc.report_to) or "none",
+        log_completions=tc.log_completions,
+        num_completions_to_print=4,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+    )
+
+
+class _UnscoredRowsFilter(logging.Filter):
+    """TRL warns, with the whole row, whenever every reward of a completion is None. For us that is
+    an expected outcome (an unparseable reply is unscored), counted in `reward_by/unscored_frac`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("All reward functions returned None")
+
+
+def _quiet_trl() -> None:
+    log = logging.getLogger("trl.trainer.grpo_trainer")
+    if not any(isinstance(f, _UnscoredRowsFilter) for f in log.filters):
+        log.addFilter(_UnscoredRowsFilter())
+
+
+def peft_config(tc: TrainConfig):
+    if not tc.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lo = tc.lora
+    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=list(lo.target_modules),
+                      task_type="CAUSAL_LM")
+
+
+def check_reporters(report_to: list[str]) -> None:
+    for name in report_to:
+        modules = _REPORTERS.get(name)
+        if modules is None:
+            raise UserError(f"train.report_to: unknown {name!r}; allowed: {', '.join(_REPORTERS)}")
+        if not any(importlib.util.find_spec(m) for m in modules):
+            raise UserError(f"train.report_to: {name} is not installed (pip install {modules[0]})")
+
+
+def load_splits(config: Config, out: Path, scenarios_dir: Path | None) -> tuple[list[Scenario], list[Scenario], Path]:
+    """train and dev scenarios: from `scenarios_dir`, else generated from the config into out/data."""
+    from traitrl.scenarios.io import read_scenarios
+
+    data = scenarios_dir or out / "data"
+    if scenarios_dir is None and not ((data / "train.jsonl").is_file() and (data / "dev.jsonl").is_file()):
+        from traitrl.scenarios.generate import generate
+
+        generate(config, data)
+    return read_scenarios(data / "train.jsonl"), read_scenarios(data / "dev.jsonl"), data
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint: trainer_state.json is the last file the Trainer writes."""
+    found = []
+    for p in (out / CHECKPOINTS).glob("checkpoint-*"):
+        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+        if m and (p / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
+    """What a run's results depend on: code version, training config (arm applied), world,
+    dev-scoring settings, the initial model and the scenario files."""
+    from traitrl.models.build import read_build
+
+    build = read_build(init_dir)
+    init = build["hash"] if build else _file_sha(init_dir / "config.json") + ":" + str(
+        sum(p.stat().st_size for p in init_dir.glob("*.safetensors")))
+    parts = {"version": TRAIN_VERSION, "train": tc.model_dump(mode="json"), "world": config.world.model_dump(mode="json"),
+             "sampling": config.evals.sampling.model_dump(mode="json"), "init": init,
+             "data": {f: _file_sha(data / f) for f in ("train.jsonl", "dev.jsonl")}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_owner(out: Path) -> None:
+    """A folder with something other than a training run in it is never written to."""
+    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name != "data" for p in out.iterdir()):
+        raise UserError(f"{out}: exists and is not a traitrl training run (no {RUN_FILE}); refusing to overwrite it")
+
+
+def _prepare_out(out: Path, key: str) -> dict[str, Any] | None:
+    """The finished result when this exact run is done; a run with other inputs is refused."""
+    run = _read_json(out / RUN_FILE)
+    if run is not None and run.get("key") != key:
+        raise UserError(f"{out}: holds a training run with other settings (key {run.get('key')}, now {key}); "
+                        "use another --out or delete the folder")
+    done = _read_json(out / RESULT_FILE)
+    return done if done is not None and done.get("key") == key else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, arm: str | None = None,
+          scenarios_dir: str | os.PathLike[str] | None = None, show_progress: bool = True,
+          callbacks: list | None = None) -> dict[str, Any]:
+    """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record."""
+    from traitrl.commands.common import MODEL_CONFIG
+    from traitrl.models.organism import quiet_transformers
+    from traitrl.train.mix import build_mix
+
+    init, out = Path(init_dir), Path(out_dir)
+    if not (init / "config.json").is_file():
+        raise UserError(f"{init}: not a Hugging Face model folder (no config.json)")
+    tc = arm_config(config.train, arm)
+    config = config.model_copy(update={"train": tc})
+    check_reporters(tc.report_to)
+    _check_owner(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_rows, dev_rows, data = load_splits(config, out, Path(scenarios_dir) if scenarios_dir else None)
+    key = run_key(config, tc, init, data)
+    done = _prepare_out(out, key)
+    if done is not None:
+        return done
+    write_text(out / "config.yaml", config.to_yaml())
+    write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data),
+                                "version": TRAIN_VERSION})
+
+    t0 = time.perf_counter()
+    mix = build_mix(train_rows, tc, mix_size(tc))
+    write_json(out / MIX_FILE, {"stats": mix.stats, "ids": [s.id for s in mix.rows]})
+    trainer, router, log, progress = _build_trainer(config, tc, init, out, mix, dev_rows, show_progress,
+                                                    list(callbacks or []))
+    resume = last_checkpoint(out)
+    try:
+        with quiet_transformers():  # no per-checkpoint "writing shards" bars under our progress bar
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        if progress is not None:
+            progress.close()
+    model_dir = _save_final(trainer, tc, out, config.to_yaml(), MODEL_CONFIG)
+    result = _result(key, tc, init, model_dir, mix.stats, trainer, router, log, time.perf_counter() - t0,
+                     resumed_from=resume)
+    write_json(out / RESULT_FILE, result)
+    return result
+
+
+def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, dev_rows: list[Scenario],
+                   show_progress: bool, extra_callbacks: list):
+    """The GRPOTrainer with our router as its one reward function, and our callbacks."""
+    import torch
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    from traitrl.evals.runner import world_of
+    from traitrl.graders.world import WorldGrader
+    from traitrl.models.organism import load_model
+    from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
+    from traitrl.train.dev import dev_subset, score_dev
+    from traitrl.train.rewards import make_router
+
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    _quiet_trl()
+    grader = WorldGrader(world_of(config))
+    judge = None
+    if config.judge is not None and any(s.grader == "llm_judge" for s in mix.rows):
+        from traitrl.graders.judge import LLMJudge
+
+        judge = LLMJudge(config.judge)
+    router = make_router(grader, judge)
+    router.check({s.grader for s in mix.rows})  # fail before any model work
+    model, tokenizer = load_model(init)
+    dev = dev_subset(dev_rows, tc.dev_items)
+    log = MetricsLog(out / "metrics.jsonl")
+    progress = RichProgress(f"train {tc.arm}") if show_progress else None
+    scorer = CheckpointScorer(log, lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling), router.stats,
+                              on_score=progress.on_checkpoint_score if progress else None)
+    cbs = [TrainCounters(router.stats), scorer, *([progress] if progress else []), *extra_callbacks]
+    trainer = GRPOTrainer(model=model, reward_funcs=[router], args=grpo_args(tc, out), train_dataset=mix.to_dataset(),
+                          processing_class=tokenizer, callbacks=cbs, peft_config=peft_config(tc))
+    trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar
+    return trainer, router, log, progress
+
+
+def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str) -> Path:
+    """The trained policy as a plain HF folder (LoRA merged in), moved into place when complete."""
+    from traitrl.models.organism import save_model
+
+    model = trainer.model
+    if tc.lora.enabled:
+        model = model.merge_and_unload()
+    tmp, final = out / f".{MODEL_DIR}.tmp", out / MODEL_DIR
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.eval()
+    save_model(model, trainer.processing_class, tmp)
+    write_text(tmp / model_config_name, config_yaml)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from) -> dict[str, Any]:
+    rows = log.rows()
+    ckpts = [r for r in rows if r.get("type") == "checkpoint"]
+    train_rows = [r for r in rows if r.get("type") == "train"]
+    tail = train_rows[-max(1, len(train_rows) // 10):]
+
+    def tail_mean(k: str) -> float | None:
+        vals = [r[k] for r in tail if r.get(k) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    stats = router.stats
+    return {
+        "schema_version": 1,
+        "key": key,
+        "arm": tc.arm,
+        "init": str(init),
+        "model": str(model_dir),
+        "optimizer_steps": trainer.state.global_step,
+        "generated_tokens": stats.generated_tokens,
+        "completions": stats.completions,
+        "tokens_seen": trainer.state.num_input_tokens_seen,
+        "unscored_rate": stats.unscored / stats.completions if stats.completions else None,
+        "mix": mix_stats,
+        "train_reward_means": stats.means(),
+        "final_train_rewards": {k: tail_mean(f"reward_by/kind/{k}") for k in ("trait", "capability")},
+        "final": {k: v for k, v in (ckpts[-1] if ckpts else {}).items() if k.startswith("dev_")},
+        "curve": {
+            "steps": [r["step"] for r in ckpts],
+            "generated_tokens": [r["generated_tokens"] for r in ckpts],
+            "dev_trait_score": [r["dev_trait_score"] for r in ckpts],
+            "dev_capability_reward": [r["dev_capability_reward"] for r in ckpts],
+        },
+        "resumed_from": str(resumed_from) if resumed_from else None,
+        "wall_s": round(wall_s, 2),
+        "grpo": {k: v for k, v in grpo_args(tc, model_dir.parent).to_dict().items()
+                 if k in ("learning_rate", "per_device_train_batch_size", "num_generations", "max_completion_length",
+                          "temperature", "beta", "max_steps", "seed", "loss_type", "scale_rewards")},
+    }

@@ -1,0 +1,217 @@
+"""Reward routing: each row of the RL mix names its grader; one TRL reward function sends it there.
+
+open-instruct style (a row names its verifier, a router dispatches), with TRL's reward signature
+`f(prompts, completions, **columns) -> list[float | None]`. The graders are the same objects the
+evaluations use (one definition of a good answer): the world grader scores both trait scenarios
+("world") and capability tasks ("capability"); the LLM judge scores "llm_judge" rows when a judge
+is configured. An unscored grade stays None — TRL leaves it out of the group baseline and gives it
+zero advantage — and is never turned into 0.0.
+
+Per batch, the router logs reward means per kind (trait / capability), per trait and per
+capability task kind through TRL's `log_metric` hook, so they land in every logger TRL feeds; it
+also keeps running totals (and the generated-token count) in a `RewardStats` for `train.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from traitrl import taxonomy
+from traitrl.errors import UserError
+
+Reward = float | None
+RewardFn = Callable[..., list[Reward] | Awaitable[list[Reward]]]
+
+ROUTER_NAME = "traitrl_reward"
+METRIC_PREFIX = "reward_by"
+# TRL hooks that address the whole batch; a grader sees only its rows, so they are not forwarded
+_BATCH_HOOKS = ("log_extra",)
+
+
+def row_groups(trait: str) -> tuple[str, str]:
+    """The two groups a row's reward counts towards: its kind, and its trait or task kind."""
+    if taxonomy.is_capability(trait):
+        return "kind/capability", f"task/{trait}"
+    return "kind/trait", f"trait/{trait}"
+
+
+class RewardStats:
+    """Running reward sums per group plus token and unscored counts, over the whole run.
+
+    Thread-safe (TRL may call an async router on its own event-loop thread); `state()` / `load()`
+    let a resumed run continue the totals from its checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.completions = 0
+        self.unscored = 0
+        self.generated_tokens = 0
+
+    def record(self, traits: Sequence[str], rewards: Sequence[Reward], generated_tokens: int) -> None:
+        with self._lock:
+            self.completions += len(rewards)
+            self.generated_tokens += generated_tokens
+            for t, r in zip(traits, rewards, strict=True):
+                if r is None:
+                    self.unscored += 1
+                    continue
+                for g in ("all", *row_groups(t)):
+                    self.sums[g] += r
+                    self.counts[g] += 1
+
+    def means(self) -> dict[str, float]:
+        with self._lock:
+            return {g: self.sums[g] / n for g, n in sorted(self.counts.items()) if n}
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {"sums": dict(self.sums), "counts": dict(self.counts), "completions": self.completions,
+                    "unscored": self.unscored, "generated_tokens": self.generated_tokens}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.sums = defaultdict(float, state.get("sums", {}))
+            self.counts = defaultdict(int, state.get("counts", {}))
+            self.completions = int(state.get("completions", 0))
+            self.unscored = int(state.get("unscored", 0))
+            self.generated_tokens = int(state.get("generated_tokens", 0))
+
+
+def batch_metrics(traits: Sequence[str], rewards: Sequence[Reward]) -> dict[str, float]:
+    """Mean reward per group in one batch (unscored rows left out) and the unscored share."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for t, r in zip(traits, rewards, strict=True):
+        if r is None:
+            continue
+        for g in row_groups(t):
+            sums[g] += r
+            counts[g] += 1
+    out = {f"{METRIC_PREFIX}/{g}": sums[g] / counts[g] for g in sorted(counts)}
+    out[f"{METRIC_PREFIX}/unscored_frac"] = sum(r is None for r in rewards) / max(1, len(rewards))
+    return out
+
+
+class RewardRouter:
+    """A TRL reward function that sends each row to the grader its `grader` column names."""
+
+    def __init__(self, graders: Mapping[str, RewardFn], stats: RewardStats | None = None) -> None:
+        if not graders:
+            raise ValueError("a router needs at least one grader")
+        self.graders = dict(graders)
+        self.stats = stats if stats is not None else RewardStats()
+        self.__name__ = ROUTER_NAME  # TRL names reward functions by __name__ in its logs
+
+    def check(self, names: Iterable[str]) -> None:
+        """Refuse, before any training, data whose rows name a grader this router does not have."""
+        missing = sorted(set(names) - set(self.graders))
+        if missing:
+            hint = " (configure a `judge:` section to grade llm_judge rows)" if "llm_judge" in missing else ""
+            raise UserError(f"no grader for rows graded by {missing}{hint}; available: {', '.join(sorted(self.graders))}")
+
+    # -- the pieces both the sync and the async router use ------------------------------------------
+    def _plan(self, n: int, grader: Sequence[str] | None) -> dict[str, list[int]]:
+        if grader is None or len(grader) != n:
+            raise ValueError(f"{ROUTER_NAME}: every row needs a `grader` column value (got {grader!r:.80})")
+        plan: dict[str, list[int]] = defaultdict(list)
+        for i, name in enumerate(grader):
+            plan[name].append(i)
+        self.check(plan)
+        return plan
+
+    @staticmethod
+    def _subset(idx: list[int], n: int, prompts: Sequence[Any], completions: Sequence[Any],
+                columns: Mapping[str, Any]) -> dict[str, Any]:
+        whole = len(idx) == n
+        sub: dict[str, Any] = {
+            "prompts": prompts if whole else [prompts[i] for i in idx],
+            "completions": completions if whole else [completions[i] for i in idx],
+        }
+        for key, value in columns.items():
+            if key in _BATCH_HOOKS:
+                continue
+            if isinstance(value, list | tuple) and len(value) == n:
+                sub[key] = value if whole else [value[i] for i in idx]
+            else:
+                sub[key] = value
+        return sub
+
+    def _place(self, name: str, idx: list[int], got: Sequence[Reward], out: list[Reward]) -> None:
+        if len(got) != len(idx):
+            raise ValueError(f"grader {name!r} returned {len(got)} rewards for {len(idx)} rows")
+        for i, r in zip(idx, got, strict=True):
+            if r is not None and not math.isfinite(float(r)):
+                r = None  # a NaN or inf is not a score
+            out[i] = None if r is None else float(r)
+
+    def _finish(self, rewards: list[Reward], columns: Mapping[str, Any]) -> list[Reward]:
+        traits = columns.get("trait") or ["unknown"] * len(rewards)
+        ids = columns.get("completion_ids")
+        self.stats.record(traits, rewards, sum(len(c) for c in ids) if ids is not None else 0)
+        log_metric = columns.get("log_metric")
+        if callable(log_metric):
+            for name, value in batch_metrics(traits, rewards).items():
+                log_metric(name, value)
+        return rewards
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], grader: Sequence[str] | None = None,
+                 **columns: Any) -> list[Reward]:
+        n = len(completions)
+        out: list[Reward] = [None] * n
+        for name, idx in self._plan(n, grader).items():
+            fn = self.graders[name]
+            got = fn(**self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
+            if inspect.isawaitable(got):
+                got = _run(got)
+            self._place(name, idx, got, out)
+        return self._finish(out, columns)
+
+
+class AsyncRewardRouter(RewardRouter):
+    """The router for grader sets with an async grader (the LLM judge): TRL awaits it on its own
+    event loop; async graders run concurrently, synchronous ones inline."""
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], grader: Sequence[str] | None = None,
+                       **columns: Any) -> list[Reward]:
+        n = len(completions)
+        out: list[Reward] = [None] * n
+        pending = []
+        for name, idx in self._plan(n, grader).items():
+            got = self.graders[name](**self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
+            if inspect.isawaitable(got):
+                pending.append((name, idx, got))
+            else:
+                self._place(name, idx, got, out)
+        for (name, idx, _), got in zip(pending, await asyncio.gather(*(p[2] for p in pending)), strict=True):
+            self._place(name, idx, got, out)
+        return self._finish(out, columns)
+
+
+def _run(awaitable: Awaitable[list[Reward]]) -> list[Reward]:
+    async def wrap() -> list[Reward]:
+        return await awaitable
+
+    return asyncio.run(wrap())
+
+
+def _is_async(fn: RewardFn) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def make_router(world_grader: RewardFn, judge: RewardFn | None = None, stats: RewardStats | None = None) -> RewardRouter:
+    """The router of the RL mix: the world grader for "world" and "capability" rows, and the judge
+    for "llm_judge" rows when there is one. Async only when a grader is."""
+    graders: dict[str, RewardFn] = {"world": world_grader, "capability": world_grader}
+    if judge is not None:
+        graders["llm_judge"] = judge
+    cls = AsyncRewardRouter if any(_is_async(g) for g in graders.values()) else RewardRouter
+    return cls(graders, stats)
