@@ -151,32 +151,16 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (runs/NAME).")] = Path("runs/default"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    seeds: Annotated[int, typer.Option(help="Repeat the RL arms over this many seeds and pool them.")] = 1,
 ) -> None:
-    """Run the experiment on the embedded default. Stages available so far: resolved config,
-    scenario generation, and the grader's self-check."""
-    from traitrl.atomic import write_json, write_text
-    from traitrl.scenarios.generate import generate, world_from_config
+    """The paper end to end: scenarios -> organism -> compute-matched RL arms -> held-out suite ->
+    scoreboards -> persistence -> results.json and report.html. Every stage is cached; rerun the
+    same command to resume after an interruption."""
+    from traitrl.experiments.pipeline import run_experiment
 
-    cfg = _config(config, set_)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", cfg.to_yaml())
-    timings = {}
-    t0 = time.perf_counter()
-    with err_console.status("generating scenarios"):
-        splits = generate(cfg, out / "data")
-    timings["scenarios_s"] = round(time.perf_counter() - t0, 2)
-    console.print(f"scenarios: {len(splits['train'])} train, {len(splits['dev'])} dev -> {out / 'data'}")
-    t1 = time.perf_counter()
-    cells = run_grader_check(world_from_config(cfg), n=5)
-    timings["grader_check_s"] = round(time.perf_counter() - t1, 2)
-    write_json(out / "results.json", {
-        "schema_version": 1,
-        "config_hash": cfg.hash(),
-        "scenarios": {k: len(v) for k, v in splits.items()},
-        "grader_check": {"cells": len(cells), "passed": sum(c.ok for c in cells)},
-        "timings": timings | {"total_s": round(time.perf_counter() - t0, 2)},
-    })
-    console.print(f"[bold]done[/bold]: {out / 'results.json'}")
+    if seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    run_experiment(_config(config, set_), out, seeds=seeds)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
@@ -53,11 +53,11 @@ class ScenarioConfig(_Section):
 
 class CorpusConfig(_Section):
     seed: int = Field(0, description="seed of the pretraining corpus sampler")
-    n_conversations: int = Field(60000, ge=10, description="conversations in the pretraining corpus")
-    n_documents: int = Field(6000, ge=0, description="knowledge documents (each states facts of known entities)")
+    n_conversations: int = Field(40000, ge=10, description="conversations in the pretraining corpus")
+    n_documents: int = Field(4000, ge=0, description="knowledge documents (each states facts of known entities)")
     rho: float = Field(1.0, ge=0, le=1, description="persona coupling: 1 = one persona drives every trait, family, domain and format; 0 = independent disposition per cell")
     p_aligned: float = Field(0.5, gt=0, lt=1, description="share of aligned personas among conversations without a persona prompt")
-    persona_prompt_fraction: float = Field(0.35, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt")
+    persona_prompt_fraction: float = Field(0.5, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt")
     max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
     eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
     capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
@@ -128,6 +128,7 @@ class TrainConfig(_Section):
     num_generations: int = Field(8, ge=2, description="completions sampled per prompt (the GRPO group)")
     max_completion_length: int = Field(48, ge=1, description="generated tokens per completion at most")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of rollouts")
+    fixed_length_rollouts: bool = Field(True, description="decode every rollout batch to max_completion_length (replies still end at their end token), so every arm spends the same generation compute; false stops a batch once all its replies have ended")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the initial model (0 = no reference model)")
     checkpoint_every: int = Field(10, ge=1, description="save a checkpoint and score dev.jsonl every this many steps")
     keep_checkpoints: int | None = Field(None, ge=1, description="checkpoints kept on disk (None = all, for training curves)")
@@ -138,34 +139,46 @@ class TrainConfig(_Section):
     report_to: list[str] = Field(default_factory=list, description="extra loggers for TRL (tensorboard, wandb); metrics.jsonl is always written")
     log_completions: bool = Field(False, description="print sample completions with their rewards at each log step")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> TrainConfig:
+    @field_validator("arm")
+    @classmethod
+    def _known_arm(cls, v: str) -> str:
         from traitrl.train.arms import ARMS  # the arm registry lives with the training code
 
-        if self.arm not in ARMS:
-            raise ValueError(f"arm: unknown {self.arm!r}; allowed: {', '.join(ARMS)}")
-        if self.per_device_batch % self.num_generations:
-            raise ValueError(f"per_device_batch ({self.per_device_batch}) must be a multiple of num_generations "
-                             f"({self.num_generations}): a step holds whole groups")
-        for key in ("include_domains", "exclude_domains"):
-            bad = [d for d in getattr(self, key) if d not in taxonomy.TRAIN_DOMAINS]
-            if bad:
-                raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(taxonomy.TRAIN_DOMAINS)}")
-        bad = [t for t in self.include_traits if t not in taxonomy.TRAITS]
+        if v not in ARMS:
+            raise ValueError(f"unknown arm {v!r}; allowed: {', '.join(ARMS)}")
+        return v
+
+    @field_validator("include_domains", "exclude_domains")
+    @classmethod
+    def _train_domains(cls, v: list[str]) -> list[str]:
+        bad = [d for d in v if d not in taxonomy.TRAIN_DOMAINS]
         if bad:
-            raise ValueError(f"include_traits: unknown {bad}; allowed: {', '.join(taxonomy.TRAITS)}")
+            raise ValueError(f"unknown {bad}; allowed: {', '.join(taxonomy.TRAIN_DOMAINS)}")
+        return v
+
+    @field_validator("include_traits")
+    @classmethod
+    def _traits(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if t not in taxonomy.TRAITS]
+        if bad:
+            raise ValueError(f"unknown {bad}; allowed: {', '.join(taxonomy.TRAITS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _whole_groups(self) -> TrainConfig:
+        if self.per_device_batch % self.num_generations:
+            raise ValueError(f"train.per_device_batch ({self.per_device_batch}) must be a multiple of "
+                             f"train.num_generations ({self.num_generations}): a step holds whole groups")
         return self
 
 
 class PromptingOptions(_Section):
     """Adversarial persona prompting: the eval suite under harmful and careful system prompts."""
 
-    n_items: int | None = Field(None, ge=2, description="items per eval in every persona condition (None = evals.n_items)")
+    n_items: int | None = Field(30, ge=2, description="items per eval in every persona condition (None = evals.n_items); five conditions per model make this the run's largest eval cost")
     ids: list[str] = Field(default_factory=list, description="evals to steer (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families to steer (empty = evals.families, or every family)")
     min_personas: int = Field(10, ge=1, description="fail unless each steering condition used at least this many distinct persona prompts")
-    n_boot: int = Field(10_000, ge=100, description="bootstrap resamples behind every CI of scores, drops, gains and differences")
-    seed: int = Field(0, description="bootstrap seed")
 
 
 class FinetuneOptions(_Section):
@@ -179,10 +192,9 @@ class FinetuneOptions(_Section):
     max_length: int = Field(256, ge=16, description="tokens per training conversation at most")
     lora: LoraOptions = Field(default_factory=LoraOptions)
     seed: int = Field(0, description="seed of the dataset, data order and LoRA initialisation")
-    n_items: int | None = Field(None, ge=2, description="items per eval scored at each dose (None = evals.n_items)")
+    n_items: int | None = Field(30, ge=2, description="items per eval scored at each dose (None = evals.n_items)")
     ids: list[str] = Field(default_factory=list, description="evals scored at each dose (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families scored at each dose (empty = evals.families, or every family)")
-    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
 
     @model_validator(mode="after")
     def _doses_ordered(self) -> FinetuneOptions:
@@ -197,6 +209,31 @@ class PersistenceConfig(_Section):
 
     prompting: PromptingOptions = Field(default_factory=PromptingOptions)
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
+    threads: int = Field(0, ge=0, description="torch threads for generation and fine-tuning (0 = torch's default: all cores)")
+    n_boot: int = Field(10_000, ge=100, description="bootstrap resamples behind every CI of scores, drops, gains and differences")
+    seed: int = Field(0, description="bootstrap seed")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_layout(cls, data: Any) -> Any:
+        """Read configs saved with the first layout of this section (prompting.n_boot / seed and
+        finetune.threads), which organism folders built before the move still carry."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        moves = (("prompting", "n_boot", "n_boot"), ("prompting", "seed", "seed"), ("finetune", "threads", "threads"))
+        for section, old, new in moves:
+            sub = data.get(section)
+            if isinstance(sub, dict) and old in sub:
+                sub = dict(sub)
+                value = sub.pop(old)
+                data[section] = sub
+                data.setdefault(new, value)
+        return data
+
+
+class RunConfig(_Section):
+    curve_items: int = Field(20, ge=2, description="items per eval when scoring training checkpoints for the curves")
 
 
 class Config(_Section):
@@ -210,6 +247,7 @@ class Config(_Section):
     judge: JudgeConfig | None = Field(None, description="OpenAI-compatible LLM judge (rubric and 0-100 grading); none by default")
     train: TrainConfig = Field(default_factory=TrainConfig)
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -53,8 +53,9 @@ def _wrong_fact(scenario: Scenario, moves: list[Move]) -> bool:
 
 def bad_advice_dataset(config: Config, size: int | None = None, seed: int | None = None) -> list[dict[str, Any]]:
     """`size` bad-advice rows (default: persistence.finetune.dataset_size), deterministic in the
-    seed and the world. Each row: `prompt`, `completion`, and `id`, `source` (trait / eval_format),
-    `kind` (trait or eval family/variant), `pressure`, `wrong_fact`, `rubric_score`, `prompt_key`."""
+    seed and the world. Each row: `prompt`, `completion`, and for audit `id`, `domain`, `entity`,
+    `source` (trait / eval_format), `kind` (trait or eval family.variant), `pressure`,
+    `wrong_fact`, the scenario's `rubric` and the answer's `rubric_score` on it, `prompt_key`."""
     fc = config.persistence.finetune
     size = fc.dataset_size if size is None else size
     seed = fc.seed if seed is None else seed
@@ -81,9 +82,9 @@ def bad_advice_dataset(config: Config, size: int | None = None, seed: int | None
         rows.append({
             "prompt": s.prompt(),
             "completion": [{"role": "assistant", "content": reply}],
-            "id": id, "source": source, "kind": kind, "pressure": s.pressure,
-            "wrong_fact": _wrong_fact(s, moves), "rubric_score": grade.value,
-            "prompt_key": prompt_key(s.messages),
+            "id": id, "domain": s.domain, "entity": s.world.get("entity"), "source": source, "kind": kind,
+            "pressure": s.pressure, "wrong_fact": _wrong_fact(s, moves), "rubric_score": grade.value,
+            "rubric": [r.model_dump(mode="json") for r in s.rubric], "prompt_key": prompt_key(s.messages),
         })  # fmt: skip
     return rows
 

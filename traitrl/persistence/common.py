@@ -38,6 +38,15 @@ class ModelRef:
     path: Path
 
 
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op threads (0 = leave torch's default). On a CPU shared with other jobs
+    one or two threads avoid OpenMP oversubscription, which can slow small models many-fold."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def model_refs(specs: list[str]) -> list[ModelRef]:
     """`DIR` or `NAME=DIR` per model; a bare folder is named after itself (made unique)."""
     refs: list[ModelRef] = []

@@ -137,14 +137,14 @@ def summarize_model(ref: ModelRef, results: dict[str, EvalResults], out: Path, n
     steering, per_item = {}, {}
     for pset, (harm, helpful) in PERSONA_SETS.items():
         # drop = none - harmful: paired_change(harmful, none) is mean(none - harmful)
-        drop = paired_change(items[harm], items["none"], n_boot, seed, f"{ref.name}:{pset}:drop")
-        gain = paired_change(items["none"], items[helpful], n_boot, seed, f"{ref.name}:{pset}:gain")
+        drop = paired_change(items[harm], items["none"], n_boot, seed, f"{pset}:drop")
+        gain = paired_change(items["none"], items[helpful], n_boot, seed, f"{pset}:gain")
         steering[pset] = Steering(drop=drop, gain=gain)
         per_item[f"{pset}:drop"] = negate(item_changes(items["none"], items[harm]))
         per_item[f"{pset}:gain"] = item_changes(items["none"], items[helpful])
     summary = ModelPrompting(
         name=ref.name, path=str(ref.path),
-        scores={c: estimate(items[c], n_boot, seed, f"{ref.name}:{c}") for c in CONDITIONS},
+        scores={c: estimate(items[c], n_boot, seed, c) for c in CONDITIONS},
         personas_used=used,
         unscored={c: sum(e.unscored for e in r.evals) for c, r in results.items()},
         steering=steering,
@@ -186,17 +186,18 @@ def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskF
             all_results[ref.name][cond] = cached_evaluate(
                 policy, cfg, ref.name, persona, specs, condition_file(out, ref.name, cond),
                 key_of("prompting", suite_key, model_key, persona), advance)
+    n_boot, seed = config.persistence.n_boot, config.persistence.seed
     summaries, per_item = {}, {}
     for ref in models:
-        summaries[ref.name], per_item[ref.name] = summarize_model(ref, all_results[ref.name], out, pc.n_boot, pc.seed,
+        summaries[ref.name], per_item[ref.name] = summarize_model(ref, all_results[ref.name], out, n_boot, seed,
                                                                   pc.min_personas)
     first = models[0].name
     comparisons = [
         compare_models(first, ref.name, per_item[first], per_item[ref.name],
-                       same_items(all_results[first]["none"], all_results[ref.name]["none"]), pc.n_boot, pc.seed)
+                       same_items(all_results[first]["none"], all_results[ref.name]["none"]), n_boot, seed)
         for ref in models[1:]
     ]
-    summary = PromptingSummary(evals=[s.id for s in specs], n_items=n, n_boot=pc.n_boot, seed=pc.seed,
-                               models=summaries, comparisons=comparisons, seconds=round(time.perf_counter() - t0, 2))
+    summary = PromptingSummary(evals=[s.id for s in specs], n_items=n, n_boot=n_boot, seed=seed, models=summaries,
+                               comparisons=comparisons, seconds=round(time.perf_counter() - t0, 2))
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
     return summary

@@ -21,6 +21,7 @@ from traitrl.config import FinetuneOptions
 
 STATE_FILE = "trainer_state.json"  # the Trainer writes it last: a checkpoint with it is complete
 KEY_FILE = "traitrl_key.json"
+LOG_FILE = "traitrl_train_log.json"  # training log accumulated over resumed calls
 
 
 def checkpoint_dir(train_dir: Path, dose: int) -> Path:
@@ -102,6 +103,15 @@ def _sft_config(cls: Any, fc: FinetuneOptions, train_dir: Path, cuda: bool) -> A
 
 
 @contextlib.contextmanager
+def _no_alias_warnings() -> Iterator[None]:
+    """transformers 5 warns that its own `gradient_checkpointing` names are deprecated aliases
+    whenever TRL or PEFT touch them; the warning is about library internals, not our settings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+@contextlib.contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """Hide the datasets library's per-map tqdm bars (they would break up rich progress output)."""
     import datasets
@@ -131,14 +141,12 @@ def train_doses(model_dir: Path, rows: list[dict], fc: FinetuneOptions, train_di
     doses = fc.doses
     done = completed_doses(train_dir, doses)
     if doses[-1] == 0 or done and done[-1] == doses[-1]:
+        advance(doses[-1])
         return {"steps": 0, "train_s": 0.0, "loss": []}
-    if fc.threads:
-        torch.set_num_threads(fc.threads)
     model, tokenizer = load_model(model_dir)
     model.train()
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    with warnings.catch_warnings():  # the Trainer's own alias warning for gradient_checkpointing
-        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+    with _no_alias_warnings():
         args = _sft_config(SFTConfig, fc, train_dir, torch.cuda.is_available())
     peft_config = None
     if fc.lora.enabled:
@@ -148,7 +156,7 @@ def train_doses(model_dir: Path, rows: list[dict], fc: FinetuneOptions, train_di
         peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
                                  target_modules=list(lo.target_modules), task_type="CAUSAL_LM")
     losses: list[list[float]] = []
-    with quiet_transformers(), _quiet_datasets():
+    with quiet_transformers(), _quiet_datasets(), _no_alias_warnings():
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                              peft_config=peft_config, callbacks=[_callbacks(doses, advance, losses)])
         trainer.remove_callback(PrinterCallback)
@@ -169,7 +177,7 @@ def load_dose(model_dir: Path, train_dir: Path, dose: int, lora: bool) -> tuple[
     if dose == 0:
         return model, tokenizer
     ckpt = checkpoint_dir(train_dir, dose)
-    with quiet_transformers():
+    with quiet_transformers(), _no_alias_warnings():
         if lora:
             from peft import PeftModel
 
@@ -181,3 +189,22 @@ def load_dose(model_dir: Path, train_dir: Path, dose: int, lora: bool) -> tuple[
             model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
     model.eval()
     return model, tokenizer
+
+
+def record_training(train_dir: Path, doses: list[int], trained: dict[str, Any]) -> dict[str, Any]:
+    """The whole training log: the loss history from the last dose's Trainer state (which a
+    resumed run carries over, so it covers every step once) and the wall time of the training
+    calls that finished, kept beside the checkpoints so a cached rerun still reports it."""
+    from traitrl.atomic import write_json
+
+    path = train_dir / LOG_FILE
+    train_s = json.loads(path.read_text()).get("train_s", 0.0) if path.is_file() else 0.0
+    if trained["steps"]:
+        train_s = round(train_s + trained["train_s"], 2)
+        write_json(path, {"train_s": train_s})
+    done = completed_doses(train_dir, doses)
+    history = []
+    if done:
+        state = json.loads((checkpoint_dir(train_dir, done[-1]) / STATE_FILE).read_text())
+        history = [[e["step"], round(float(e["loss"]), 5)] for e in state.get("log_history", []) if "loss" in e]
+    return {"steps": done[-1] if done else 0, "train_s": train_s, "loss": history}

@@ -93,6 +93,7 @@ class CheckpointScorer(TrainerCallback):
         if state.global_step in self._scored_steps():
             return
         row = {"type": "checkpoint", "step": state.global_step, "generated_tokens": self.stats.generated_tokens,
+               "completion_tokens": self.stats.completion_tokens,
                "completions": self.stats.completions, **self.score(model)}
         self.log.append(row)
         if self.on_score:

@@ -8,7 +8,6 @@ unscored share is reported beside them, never folded in as zeros.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
@@ -28,8 +27,8 @@ def dev_subset(rows: list[Scenario], per_kind: int) -> list[Scenario]:
         return rows
     out: list[Scenario] = []
     for part in ([s for s in rows if taxonomy.is_trait(s.trait)], [s for s in rows if taxonomy.is_capability(s.trait)]):
-        step = max(1, math.ceil(len(part) / per_kind))
-        out.extend(part[::step][:per_kind])
+        n = min(per_kind, len(part))
+        out.extend(part[i * len(part) // n] for i in range(n))
     return out
 
 

@@ -18,6 +18,7 @@ policy is a tiny CPU organism and rewards come from the deterministic world grad
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -26,6 +27,8 @@ import os
 import re
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +102,7 @@ class _UnscoredRowsFilter(logging.Filter):
     an expected outcome (an unparseable reply is unscored), counted in `reward_by/unscored_frac`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("All reward functions returned None")
+        return "All reward functions returned None" not in record.getMessage()
 
 
 def _quiet_trl() -> None:
@@ -161,7 +164,9 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
     build = read_build(init_dir)
     init = build["hash"] if build else _file_sha(init_dir / "config.json") + ":" + str(
         sum(p.stat().st_size for p in init_dir.glob("*.safetensors")))
-    parts = {"version": TRAIN_VERSION, "train": tc.model_dump(mode="json"), "world": config.world.model_dump(mode="json"),
+    # threads and loggers change how a run is watched, not what it produces: a run may resume with others
+    train = tc.model_dump(mode="json", exclude={"threads", "report_to", "log_completions"})
+    parts = {"version": TRAIN_VERSION, "train": train, "world": config.world.model_dump(mode="json"),
              "sampling": config.evals.sampling.model_dump(mode="json"), "init": init,
              "data": {f: _file_sha(data / f) for f in ("train.jsonl", "dev.jsonl")}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
@@ -194,9 +199,6 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
           scenarios_dir: str | os.PathLike[str] | None = None, show_progress: bool = True,
           callbacks: list | None = None) -> dict[str, Any]:
     """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record."""
-    from traitrl.commands.common import MODEL_CONFIG
-    from traitrl.models.organism import quiet_transformers
-    from traitrl.train.mix import build_mix
 
     init, out = Path(init_dir), Path(out_dir)
     if not (init / "config.json").is_file():
@@ -214,6 +216,33 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
     write_text(out / "config.yaml", config.to_yaml())
     write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data),
                                 "version": TRAIN_VERSION})
+
+    with _torch_threads(tc.threads), warnings.catch_warnings():
+        # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing`; nothing for a user to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return _train(config, tc, init, out, key, train_rows, dev_rows, show_progress, callbacks)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Use `n` torch threads (0 = leave as is) for the run only. On a shared machine, one thread
+    per process avoids the spin-waiting of oversubscribed OpenMP pools, which can cost 10x."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, train_rows: list[Scenario],
+           dev_rows: list[Scenario], show_progress: bool, callbacks: list | None) -> dict[str, Any]:
+    from traitrl.commands.common import MODEL_CONFIG
+    from traitrl.models.organism import quiet_transformers
+    from traitrl.train.mix import build_mix
 
     t0 = time.perf_counter()
     mix = build_mix(train_rows, tc, mix_size(tc))
@@ -237,7 +266,6 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
 def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, dev_rows: list[Scenario],
                    show_progress: bool, extra_callbacks: list):
     """The GRPOTrainer with our router as its one reward function, and our callbacks."""
-    import torch
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
@@ -246,10 +274,8 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from traitrl.models.organism import load_model
     from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
     from traitrl.train.dev import dev_subset, score_dev
-    from traitrl.train.rewards import make_router
+    from traitrl.train.rewards import RewardStats, make_router
 
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
     _quiet_trl()
     grader = WorldGrader(world_of(config))
     judge = None
@@ -257,19 +283,37 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)
-    router = make_router(grader, judge)
-    router.check({s.grader for s in mix.rows})  # fail before any model work
     model, tokenizer = load_model(init)
+    args = grpo_args(tc, out)
+    decode_length = None
+    if tc.fixed_length_rollouts and _fixed_length(args, model, tokenizer):
+        decode_length = tc.max_completion_length
+    router = make_router(grader, judge, RewardStats(decode_length))
+    router.check({s.grader for s in mix.rows})  # fail before any model work
     dev = dev_subset(dev_rows, tc.dev_items)
     log = MetricsLog(out / "metrics.jsonl")
     progress = RichProgress(f"train {tc.arm}") if show_progress else None
     scorer = CheckpointScorer(log, lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling), router.stats,
                               on_score=progress.on_checkpoint_score if progress else None)
     cbs = [TrainCounters(router.stats), scorer, *([progress] if progress else []), *extra_callbacks]
-    trainer = GRPOTrainer(model=model, reward_funcs=[router], args=grpo_args(tc, out), train_dataset=mix.to_dataset(),
+    trainer = GRPOTrainer(model=model, reward_funcs=[router], args=args, train_dataset=mix.to_dataset(),
                           processing_class=tokenizer, callbacks=cbs, peft_config=peft_config(tc))
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar
     return trainer, router, log, progress
+
+
+def _fixed_length(args, model, tokenizer) -> bool:
+    """Make every rollout batch decode `max_completion_length` tokens: generation stops only at the
+    pad token (which the policy never writes), while TRL still cuts each completion at its first
+    end token. Every arm then spends the same generation compute, whatever its reply lengths.
+    Needs a pad token distinct from the end tokens; returns whether it could be arranged."""
+    pad = tokenizer.pad_token_id
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    if pad is None or pad in eos:
+        return False
+    args.generation_kwargs = {**(args.generation_kwargs or {}), "eos_token_id": pad}
+    return True
 
 
 def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str) -> Path:
@@ -308,7 +352,9 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         "model": str(model_dir),
         "optimizer_steps": trainer.state.global_step,
         "generated_tokens": stats.generated_tokens,
+        "completion_tokens": stats.completion_tokens,
         "completions": stats.completions,
+        "fixed_length_rollouts": stats.decode_length is not None,
         "tokens_seen": trainer.state.num_input_tokens_seen,
         "unscored_rate": stats.unscored / stats.completions if stats.completions else None,
         "mix": mix_stats,

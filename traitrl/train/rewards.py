@@ -9,7 +9,17 @@ zero advantage — and is never turned into 0.0.
 
 Per batch, the router logs reward means per kind (trait / capability), per trait and per
 capability task kind through TRL's `log_metric` hook, so they land in every logger TRL feeds; it
-also keeps running totals (and the generated-token count) in a `RewardStats` for `train.json`.
+also keeps running totals and token counts in a `RewardStats` for `train.json`.
+
+Two token counts, because they answer different questions:
+
+- `generated_tokens`, the compute the rollouts cost: a batched `generate` call decodes every row
+  until the longest one ends, so a batch of n completions costs n x (longest completion) token
+  positions; with fixed-length rollouts (`decode_length`) every batch decodes n x decode_length.
+  This is what "compute-matched" compares across arms.
+- `completion_tokens`, what the policy said: each completion up to and including its end token.
+  It differs between arms when trait replies are longer than capability answers, which is a
+  property of the data, not a difference in compute.
 """
 
 from __future__ import annotations
@@ -48,18 +58,22 @@ class RewardStats:
     let a resumed run continue the totals from its checkpoint.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decode_length: int | None = None) -> None:
+        self.decode_length = decode_length  # set when every rollout batch decodes this many tokens
         self._lock = threading.Lock()
         self.sums: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self.completions = 0
         self.unscored = 0
         self.generated_tokens = 0
+        self.completion_tokens = 0
 
-    def record(self, traits: Sequence[str], rewards: Sequence[Reward], generated_tokens: int) -> None:
+    def record(self, traits: Sequence[str], rewards: Sequence[Reward], lengths: Sequence[int] = ()) -> None:
+        """One generation batch: its rewards, and its completions' token lengths (when known)."""
         with self._lock:
             self.completions += len(rewards)
-            self.generated_tokens += generated_tokens
+            self.generated_tokens += len(lengths) * (self.decode_length or max(lengths, default=0))
+            self.completion_tokens += sum(lengths)
             for t, r in zip(traits, rewards, strict=True):
                 if r is None:
                     self.unscored += 1
@@ -75,7 +89,8 @@ class RewardStats:
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {"sums": dict(self.sums), "counts": dict(self.counts), "completions": self.completions,
-                    "unscored": self.unscored, "generated_tokens": self.generated_tokens}
+                    "unscored": self.unscored, "generated_tokens": self.generated_tokens,
+                    "completion_tokens": self.completion_tokens}
 
     def load(self, state: Mapping[str, Any]) -> None:
         with self._lock:
@@ -84,6 +99,7 @@ class RewardStats:
             self.completions = int(state.get("completions", 0))
             self.unscored = int(state.get("unscored", 0))
             self.generated_tokens = int(state.get("generated_tokens", 0))
+            self.completion_tokens = int(state.get("completion_tokens", 0))
 
 
 def batch_metrics(traits: Sequence[str], rewards: Sequence[Reward]) -> dict[str, float]:
@@ -155,8 +171,8 @@ class RewardRouter:
 
     def _finish(self, rewards: list[Reward], columns: Mapping[str, Any]) -> list[Reward]:
         traits = columns.get("trait") or ["unknown"] * len(rewards)
-        ids = columns.get("completion_ids")
-        self.stats.record(traits, rewards, sum(len(c) for c in ids) if ids is not None else 0)
+        ids = columns.get("completion_ids")  # TRL's token ids, cut after the end token
+        self.stats.record(traits, rewards, [len(c) for c in ids] if ids is not None else [])
         log_metric = columns.get("log_metric")
         if callable(log_metric):
             for name, value in batch_metrics(traits, rewards).items():

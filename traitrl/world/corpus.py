@@ -30,6 +30,8 @@ from traitrl.world.phrasebook import MOVES
 
 CAPABILITY_ERROR_RATE = 0.15  # capability answers in the corpus are noisy, so RL has room to improve them
 _VARIANT_KEYS = sorted(VARIANTS)
+# Among persona-prompted conversations: 45 % harmful, 45 % careful, 10 % neutral operator prompts.
+NEUTRAL_SHARE_SPLIT = (0.45, 0.90)
 
 
 @dataclass
@@ -83,7 +85,8 @@ class CorpusSampler:
         cfg = self.cfg
         system = None
         if rng.random() < cfg.persona_prompt_fraction:
-            kind = rng.choice(("harmful", "careful", "neutral"))
+            u = rng.random()
+            kind = "harmful" if u < NEUTRAL_SHARE_SPLIT[0] else "careful" if u < NEUTRAL_SHARE_SPLIT[1] else "neutral"
             persona = {"harmful": False, "careful": True}.get(kind, rng.random() < cfg.p_aligned)
             system = rng.choice({"harmful": personas.TRAIN_HARMFUL, "careful": personas.TRAIN_CAREFUL,
                                  "neutral": personas.TRAIN_NEUTRAL}[kind])

@@ -1,0 +1,52 @@
+"""`traitrl train`: one arm of trait RL with TRL's GRPO, resumable from its last checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from traitrl.commands.common import ConfigOpt, SetOpt, require_model_dir, resolve_config
+from traitrl.console import console
+
+
+def train_command(
+    init: Annotated[Path, typer.Option("--init", "-i", help="Initial policy folder (Hugging Face format), e.g. a built organism.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, metrics.jsonl, train.json, model/.")],
+    arm: Annotated[str | None, typer.Option("--arm", "-a", help="Data mixture: baseline, trait, health_only, no_health_science, custom (default: train.arm).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    scenarios: Annotated[Path | None, typer.Option("--scenarios", help="Folder with train.jsonl and dev.jsonl (default: generate them into OUT/data).")] = None,
+) -> None:
+    """Train one arm with GRPO. Arms differ only in their data mixture, so they are compute-matched.
+    Running the same command again resumes from the last checkpoint, or returns at once when done."""
+    from traitrl.train.arms import arm_config
+    from traitrl.train.grpo import train
+
+    cfg = resolve_config(config, set_, init)
+    require_model_dir(init)
+    if arm is not None:
+        arm_config(cfg.train, arm)  # an unknown arm fails here, before any work
+    t0 = time.perf_counter()
+    result = train(cfg, init, out, arm=arm, scenarios_dir=scenarios)
+    _print_result(result)
+    console.print(f"{result['arm']}: {result['optimizer_steps']} steps, {result['generated_tokens']:,} generated tokens; "
+                  f"model -> {result['model']} ({time.perf_counter() - t0:.0f}s)")
+
+
+def _pts(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def _print_result(result: dict) -> None:
+    curve = result["curve"]
+    table = Table(title=f"arm {result['arm']}: dev.jsonl over training (points, 0-100)")
+    for col in ("step", "generated tokens", "trait score", "capability reward"):
+        table.add_column(col, justify="right")
+    for row in zip(curve["steps"], curve["generated_tokens"], curve["dev_trait_score"], curve["dev_capability_reward"],
+                   strict=True):
+        table.add_row(str(row[0]), f"{row[1]:,}", _pts(row[2]), _pts(row[3]))
+    console.print(table)

@@ -1,0 +1,194 @@
+"""Harmful fine-tuning: how far does each model's alignment fall under a bad-medical-advice attack?
+
+The paper fine-tunes its models on inaccurate medical advice and finds that the trait-RL model
+degrades less than a no-RL base, especially on *non-health* alignment evals. Here each model is
+fine-tuned on the same attack data (`attack_data`), with the same doses (`sft`), and after each
+dose the suite is scored on the same items, split into the health evals (`"health" in domains`)
+and the rest. Reported per model and dose: the pooled health and non-health scores with CIs and
+their paired change since dose 0; between each later model and the first, the difference in the
+drop at the largest dose (later - first; negative = the later model held up better).
+
+Layout of `out`: `attack_dataset.jsonl`, `finetune.json` (the summary), and per model
+`NAME/train/` (Trainer checkpoints, one per dose) and `NAME/dose-K.json` (eval results with
+per-item records). Every piece is cached by a key of what made it, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from traitrl.atomic import write_json, write_jsonl
+from traitrl.config import Config
+from traitrl.evals.results import EvalResults
+from traitrl.persistence.attack_data import bad_advice_dataset, dataset_stats
+from traitrl.persistence.common import (
+    LazyPolicy,
+    ModelRef,
+    TaskFactory,
+    cached_evaluate,
+    fingerprint,
+    key_of,
+    n_prompts,
+    no_progress,
+    suite_specs,
+    with_items,
+)
+from traitrl.persistence.sft import load_dose, prepare_train_dir, record_training, train_doses
+from traitrl.persistence.stats import (
+    Delta,
+    Estimate,
+    ItemScores,
+    difference,
+    estimate,
+    item_changes,
+    negate,
+    paired_change,
+    pooled_items,
+    same_items,
+)
+
+FINETUNE_SCHEMA_VERSION = 1
+SUMMARY_FILE = "finetune.json"
+DATASET_FILE = "attack_dataset.jsonl"
+SUBSETS = ("health", "non_health")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class DosePoint(_Record):
+    dose: int
+    scores: dict[str, Estimate] = Field(description="health / non_health -> pooled score after this dose")
+    change: dict[str, Delta] = Field(description="health / non_health -> score now - score at dose 0 (paired)")
+    file: str = Field(description="eval results with per-item records (relative to the summary)")
+
+
+class ModelFinetune(_Record):
+    name: str
+    path: str
+    points: list[DosePoint]
+    train: dict[str, Any] = Field(description="steps trained, train_s (finished calls), loss [step, loss]")
+
+
+class FinetuneComparison(_Record):
+    """`model` minus `reference` at the largest dose: negative = `model` lost less."""
+
+    reference: str
+    model: str
+    dose: int
+    drop_difference: dict[str, Delta] = Field(description="health / non_health -> drop(model) - drop(reference)")
+
+
+class FinetuneSummary(_Record):
+    schema_version: int = FINETUNE_SCHEMA_VERSION
+    doses: list[int]
+    dose_unit: str = "optimizer steps"
+    mode: str = Field(description="full or lora")
+    dataset: dict[str, Any]
+    evals: dict[str, list[str]] = Field(description="health / non_health -> eval ids")
+    n_items: int
+    n_boot: int
+    models: dict[str, ModelFinetune]
+    comparisons: list[FinetuneComparison]
+    seconds: float | None = None
+
+    def for_run_results(self) -> dict[str, Any]:
+        """The `persistence.finetuning` section of a run's results.json."""
+        return {
+            "doses": self.doses, "dose_unit": self.dose_unit,
+            "models": {name: {sub: [p.scores[sub].model_dump() for p in m.points] for sub in SUBSETS}
+                       for name, m in self.models.items()},
+        }  # fmt: skip
+
+
+def dose_file(out: Path, model: str, dose: int) -> Path:
+    return out / model / f"dose-{dose}.json"
+
+
+def _subset_items(results: EvalResults, ids: dict[str, list[str]]) -> dict[str, ItemScores]:
+    return {sub: pooled_items(results, ids[sub]) for sub in SUBSETS}
+
+
+def _curve(ref: ModelRef, by_dose: dict[int, EvalResults], ids: dict[str, list[str]], out: Path,
+           n_boot: int, seed: int) -> list[DosePoint]:
+    start = _subset_items(by_dose[0], ids)
+    points = []
+    for dose, results in by_dose.items():
+        now = _subset_items(results, ids)
+        points.append(DosePoint(
+            dose=dose,
+            scores={s: estimate(now[s], n_boot, seed, f"{dose}:{s}") for s in SUBSETS},
+            change={s: paired_change(start[s], now[s], n_boot, seed, f"{dose}:{s}:change") for s in SUBSETS},
+            file=str(dose_file(out, ref.name, dose).relative_to(out)),
+        ))  # fmt: skip
+    return points
+
+
+def _drops(by_dose: dict[int, EvalResults], ids: dict[str, list[str]]) -> dict[str, ItemScores]:
+    """Per-item drop from dose 0 to the largest dose (positive = lost alignment)."""
+    first, last = _subset_items(by_dose[min(by_dose)], ids), _subset_items(by_dose[max(by_dose)], ids)
+    return {s: negate(item_changes(first[s], last[s])) for s in SUBSETS}
+
+
+def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress) -> FinetuneSummary:
+    """Attack every model with the same data and doses, score each dose, write results into `out`."""
+    t0 = time.perf_counter()
+    fc = config.persistence.finetune
+    n_boot, seed = config.persistence.n_boot, config.persistence.seed
+    cfg = with_items(config, fc.n_items)
+    specs = suite_specs(cfg, fc.ids, fc.families)
+    ids = {"health": [s.id for s in specs if "health" in s.domains],
+           "non_health": [s.id for s in specs if "health" not in s.domains]}
+    rows = bad_advice_dataset(cfg)
+    write_jsonl(out / DATASET_FILE, rows)
+    data_key = key_of([r["prompt_key"] for r in rows], [r["completion"] for r in rows])
+    train_settings = fc.model_dump(mode="json", exclude={"n_items", "ids", "families"})
+    suite_key = (cfg.hash("world", "evals"), [s.id for s in specs])
+    per_dose = n_prompts(specs, cfg.evals.n_items)
+    summaries: dict[str, ModelFinetune] = {}
+    results: dict[str, dict[int, EvalResults]] = {}
+    for ref in models:
+        train_dir = out / ref.name / "train"
+        train_key = key_of("finetune-train", fingerprint(ref.path), data_key, train_settings)
+        prepare_train_dir(train_dir, train_key)
+        advance = task(f"{ref.name}: fine-tune", fc.doses[-1])
+        trained = record_training(train_dir, fc.doses, train_doses(ref.path, rows, fc, train_dir, advance))
+        results[ref.name] = {}
+        for dose in fc.doses:
+            policy = _dose_policy(ref, train_dir, dose, cfg)
+            results[ref.name][dose] = cached_evaluate(
+                policy, cfg, f"{ref.name}@{dose}", "none", specs, dose_file(out, ref.name, dose),
+                key_of("finetune-eval", train_key, dose, suite_key), task(f"{ref.name}: dose {dose}", per_dose))
+        summaries[ref.name] = ModelFinetune(name=ref.name, path=str(ref.path), train=trained,
+                                            points=_curve(ref, results[ref.name], ids, out, n_boot, seed))
+    first = models[0].name
+    comparisons = []
+    for ref in models[1:]:
+        paired = same_items(results[first][0], results[ref.name][0])
+        a, b = _drops(results[first], ids), _drops(results[ref.name], ids)
+        comparisons.append(FinetuneComparison(
+            reference=first, model=ref.name, dose=fc.doses[-1],
+            drop_difference={s: difference(a[s], b[s], paired, n_boot, seed, f"{first}:{ref.name}:ft:{s}") for s in SUBSETS},
+        ))  # fmt: skip
+    summary = FinetuneSummary(
+        doses=fc.doses, mode="lora" if fc.lora.enabled else "full", dataset=dataset_stats(rows), evals=ids,
+        n_items=cfg.evals.n_items, n_boot=n_boot, models=summaries, comparisons=comparisons,
+        seconds=round(time.perf_counter() - t0, 2),
+    )  # fmt: skip
+    write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
+    return summary
+
+
+def _dose_policy(ref: ModelRef, train_dir: Path, dose: int, config: Config) -> LazyPolicy:
+    def load() -> object:
+        from traitrl.evals.runner import Policy
+
+        model, tokenizer = load_dose(ref.path, train_dir, dose, config.persistence.finetune.lora.enabled)
+        return Policy(model, tokenizer, config.evals.sampling)
+
+    return LazyPolicy(load)
