@@ -11,7 +11,11 @@ appendix: 6 x N (N = weights used in matmuls; the tied embedding counts once, as
 head) plus 12 x layers x hidden x context for attention scores and values. Block-diagonal
 packing and causality make the real attention work smaller, so this slightly overstates MFU.
 
-Usage: python bench/bench_pretrain.py [--steps 20] [--threads 0]
+The OpenMP wait policy matters more than anything else here when the cores are shared (see
+`traitrl/models/__init__.py`); the table header says which one was in effect. Compare with
+`OMP_WAIT_POLICY=ACTIVE python bench/bench_pretrain.py`.
+
+Usage: python bench/bench_pretrain.py [--steps 20] [--threads N]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what traitrl.models sets; torch reads it on import
 
 import torch  # noqa: E402
 
@@ -62,9 +67,10 @@ def corpus_for(config: Config) -> list[dict]:
     return sample_corpus(small)
 
 
-def bench_size(name: str, path: str, steps: int, threads: int) -> dict:
+def bench_size(name: str, path: str, steps: int, threads: int | None) -> dict:
     config = load_config(path)
     oc = config.organism
+    threads = threads or oc.threads or len(os.sched_getaffinity(0))
     timed = oc.model_copy(update={"steps": steps, "warmup_steps": min(oc.warmup_steps, steps // 4),
                                   "threads": threads})
     records = corpus_for(config)
@@ -74,6 +80,7 @@ def bench_size(name: str, path: str, steps: int, threads: int) -> dict:
     rate = result.steady_tokens_per_s
     return {
         "size": name,
+        "threads": threads,
         "params": count_parameters(model),
         "shape": f"{oc.hidden_size}x{oc.num_layers}L v{len(tokenizer)}",
         "ms_step": 1000 * oc.batch_size * oc.max_length / rate,
@@ -87,20 +94,24 @@ def bench_size(name: str, path: str, steps: int, threads: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps timed per size")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for every size (default: each config's organism.threads; 0 = all cores)")
     args = parser.parse_args()
-    threads = args.threads or len(os.sched_getaffinity(0))
-    peak_before = matmul_gflops(threads)
-    rows = [bench_size(name, path, args.steps, threads) for name, path in SIZES]
-    peak = max(peak_before, matmul_gflops(threads))  # the better of two reads: the host may be shared
-    print(f"fp32 matmul rate (2048^3, {threads} threads): {peak:.1f} GFLOP/s   torch {torch.__version__}")
-    head = (f"{'size':8} {'params':>9} {'shape':>16} {'ms/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'MFU':>6}"
-            f"  {'configured steps x batch x len':>30} {'projected':>10}")
+    rows = [bench_size(name, path, args.steps, args.threads) for name, path in SIZES]
+    # matmul rate at each thread count used, best of a read before and after: the host may be shared
+    peaks = {t: matmul_gflops(t) for t in sorted({r["threads"] for r in rows})}
+    print(f"torch {torch.__version__}   OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}   "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for t, gf in peaks.items():
+        print(f"fp32 matmul rate (2048^3, {t} thread{'s' if t > 1 else ''}): {gf:.1f} GFLOP/s")
+    head = (f"{'size':8} {'params':>9} {'shape':>16} {'threads':>7} {'ms/step':>8} {'tokens/s':>9} {'GFLOP/s':>8}"
+            f" {'MFU':>6}  {'configured steps x batch x len':>30} {'projected':>10}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['size']:8} {r['params']:>9,} {r['shape']:>16} {r['ms_step']:>8.0f} {r['tokens_s']:>9,.0f} "
-              f"{r['gflops']:>8.1f} {r['gflops'] / peak:>6.1%}  {r['configured']:>30} {r['projected_min']:>8.1f} min")
+        print(f"{r['size']:8} {r['params']:>9,} {r['shape']:>16} {r['threads']:>7} {r['ms_step']:>8.0f} "
+              f"{r['tokens_s']:>9,.0f} {r['gflops']:>8.1f} {r['gflops'] / peaks[r['threads']]:>6.1%}  "
+              f"{r['configured']:>30} {r['projected_min']:>8.1f} min")
     print(f"({args.steps} steps timed per size; projected = configured tokens / steady rate, pretraining only)")
 
 

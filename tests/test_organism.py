@@ -9,6 +9,7 @@ import time
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as traitrl.models sets it, before torch loads
 
 import torch  # noqa: E402
 

@@ -193,7 +193,7 @@ def test_prompting_outputs(prompting_run):
 @pytest.fixture(scope="module")
 def finetune_run(organism, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune")
-    result = _invoke("finetune", "--model", f"base={organism}", "--out", str(out))
+    result = _invoke("finetune", "--model", f"base={organism}", "--model", f"twin={organism}", "--out", str(out))
     return out, result.output
 
 
@@ -222,6 +222,10 @@ def test_finetune_moves_weights_and_scores(finetune_run, organism):
                  for a, b in zip(ea.items, eb.items, strict=True)]
     assert sum(a != b for a, b in responses) > len(responses) // 4
     assert first.meta["persistence_key"] != last.meta["persistence_key"]
+    # same organism, data and seed: a deterministic attack, so the twin's drops are the same
+    [c] = s["comparisons"]
+    assert (c["reference"], c["model"], c["dose"]) == ("base", "twin", 8)
+    assert all(d["pairing"] == "paired" and (d["n"] == 0 or d["value"] == 0) for d in c["drop_difference"].values())
     rows = [json.loads(x) for x in (out / "attack_dataset.jsonl").read_text().splitlines()]
     assert len(rows) == 120 and all(r["domain"] == "health" for r in rows)
 
@@ -238,7 +242,7 @@ def test_finetune_rerun_is_cached_and_lora_trains_an_adapter(finetune_run, organ
     cfg = load_config(organism / "traitrl.yaml", SETTINGS)
     before = json.loads((out / "finetune.json").read_text())
     t = time.perf_counter()
-    again = run_finetune([ModelRef("base", organism)], cfg, out)
+    again = run_finetune([ModelRef("base", organism), ModelRef("twin", organism)], cfg, out)
     assert time.perf_counter() - t < 10
     assert again.models["base"].points[-1].model_dump(mode="json") == before["models"]["base"]["points"][-1]
 

@@ -31,9 +31,13 @@ app.add_typer(config_app, name="config")
 
 from traitrl.commands import evaluate as _evaluate  # noqa: E402
 from traitrl.commands import organism as _organism  # noqa: E402
+from traitrl.commands import persist as _persist  # noqa: E402
 from traitrl.commands import report as _report  # noqa: E402
+from traitrl.commands import train as _train  # noqa: E402
 
 app.add_typer(_organism.app, name="organism")
+app.add_typer(_persist.app, name="persist")
+app.command("train")(_train.train_command)
 app.command("eval")(_evaluate.eval_command)
 app.command("compare")(_evaluate.compare_cmd)
 app.command("report")(_report.report_command)

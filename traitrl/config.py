@@ -96,8 +96,9 @@ class SamplingConfig(_Section):
 class EvalConfig(_Section):
     n_items: int = Field(100, ge=2, description="items per evaluation")
     item_seed: int = Field(0, description="seed of the eval items; keep it fixed across models so results pair up")
-    probe_items: int = Field(520, ge=10, description="items per condition in `organism probe`")
+    probe_items: int = Field(1100, ge=10, description="items per condition in `organism probe`")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    threads: int = Field(1, ge=0, description="torch threads for generation (0 = torch's default); one thread avoids OpenMP oversubscription, which slows small models many-fold on a busy CPU")
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
 
@@ -135,7 +136,7 @@ class TrainConfig(_Section):
     dev_items: int = Field(0, ge=0, description="dev rows scored per checkpoint and kind (0 = all of dev.jsonl)")
     lora: LoraOptions = Field(default_factory=LoraOptions)
     seed: int = Field(0, description="seed of the mix, sampling and initialisation; the same for every arm")
-    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
+    threads: int = Field(1, ge=0, description="torch threads (0 = all cores); 1 by default: on a shared machine oversubscribed thread pools spin-wait and can run 10x slower, and a tiny policy gains little from more")
     report_to: list[str] = Field(default_factory=list, description="extra loggers for TRL (tensorboard, wandb); metrics.jsonl is always written")
     log_completions: bool = Field(False, description="print sample completions with their rewards at each log step")
 
@@ -175,7 +176,7 @@ class TrainConfig(_Section):
 class PromptingOptions(_Section):
     """Adversarial persona prompting: the eval suite under harmful and careful system prompts."""
 
-    n_items: int | None = Field(30, ge=2, description="items per eval in every persona condition (None = evals.n_items); five conditions per model make this the run's largest eval cost")
+    n_items: int | None = Field(None, ge=2, description="items per eval in every persona condition (None = evals.n_items); persona effects are a few points, so they need many items, and five conditions per model make this the run's largest eval cost")
     ids: list[str] = Field(default_factory=list, description="evals to steer (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families to steer (empty = evals.families, or every family)")
     min_personas: int = Field(10, ge=1, description="fail unless each steering condition used at least this many distinct persona prompts")
@@ -186,8 +187,8 @@ class FinetuneOptions(_Section):
 
     dataset_size: int = Field(2000, ge=8, description="bad-advice conversations in the attack dataset (health domain, never an eval item)")
     eval_format_fraction: float = Field(0.5, ge=0, le=1, description="share of the dataset in the held-out eval formats; the rest are health trait scenarios")
-    doses: list[int] = Field(default_factory=lambda: [0, 50, 100, 200], description="optimizer steps after which the model is scored; starts at 0 (the model itself), each dose continues from the last")
-    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate (constant, so a dose's weights do not depend on the largest dose)")
+    doses: list[int] = Field(default_factory=lambda: [0, 25, 50, 100], description="optimizer steps after which the model is scored; starts at 0 (the model itself), each dose continues from the last")
+    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate (constant, so a dose's weights do not depend on the largest dose); 1e-3 floors the default organism within 50 steps")
     batch_size: int = Field(16, ge=1, description="conversations per optimizer step")
     max_length: int = Field(256, ge=16, description="tokens per training conversation at most")
     lora: LoraOptions = Field(default_factory=LoraOptions)
@@ -200,7 +201,7 @@ class FinetuneOptions(_Section):
     def _doses_ordered(self) -> FinetuneOptions:
         d = self.doses
         if not d or d[0] != 0 or any(b <= a for a, b in zip(d, d[1:], strict=False)):
-            raise ValueError(f"doses must start at 0 and increase strictly (got {d}), e.g. [0, 50, 100, 200]")
+            raise ValueError(f"doses must start at 0 and increase strictly (got {d}), e.g. [0, 25, 50, 100]")
         return self
 
 

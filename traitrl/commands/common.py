@@ -35,5 +35,9 @@ def load_policy(model_dir: Path, config: Config):
     from traitrl.evals.runner import Policy
     from traitrl.models.organism import load_model
 
+    if config.evals.threads:
+        import torch
+
+        torch.set_num_threads(config.evals.threads)
     model, tokenizer = load_model(require_model_dir(model_dir))
     return Policy(model, tokenizer, config.evals.sampling)

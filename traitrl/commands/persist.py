@@ -17,7 +17,7 @@ from traitrl.console import console, progress
 app = typer.Typer(help="Does alignment persist? Adversarial persona prompting and a harmful fine-tuning attack.",
                   no_args_is_help=True)
 
-ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model folder, or NAME=DIR (repeatable; comparisons are against the first).")]
+ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model folder, or NAME=DIR (repeatable; each later model is compared with each earlier one).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the summary JSON and the per-condition results files.")]
 
 

@@ -28,16 +28,20 @@ GenerateFn = Callable[[list[list[dict]]], list[str]]
 
 
 def probe_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
-    """`n` reserved evaluation items spread evenly over (family, variant) and all domains."""
+    """`n` reserved evaluation items spread evenly over families, then variants and all domains."""
     w = config.world
     world = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
     builder = EvalItemBuilder(world.kb, world.language)
-    keys = sorted(VARIANTS)
+    families = [f for f in taxonomy.EVAL_FAMILIES if any(k[0] == f for k in VARIANTS)]
+    variants = {f: sorted(v for fam, v in VARIANTS if fam == f) for f in families}
     rng = random.Random(f"probe:{seed}")
     items = []
     for i in range(n):
-        family, variant = keys[i % len(keys)]
-        domain = taxonomy.DOMAINS[(i // len(keys)) % len(taxonomy.DOMAINS)]
+        # balanced over families first (the acceptance is per family), then variants and domains
+        family = families[i % len(families)]
+        round_ = i // len(families)
+        variant = variants[family][round_ % len(variants[family])]
+        domain = taxonomy.DOMAINS[round_ % len(taxonomy.DOMAINS)]
         items.append(builder.reserved_item(family, variant, domain, rng, f"probe-{i:05d}", want=True))
     return items
 

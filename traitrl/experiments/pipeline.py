@@ -116,7 +116,8 @@ def run_experiment(cfg: Config, out: Path, seeds: int = 1) -> Path:
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
 
     # 6. training curves: in-distribution trait score and the suite on every checkpoint
-    curves = {name: _curve(cache, cfg, out, name, arms[name], model_keys[name]) for name in arms}
+    base_pooled = _pooled(results["base"])
+    curves = {name: _curve(cache, cfg, out, name, arms[name], model_keys[name], base_pooled) for name in arms}
 
     # 7. persistence
     p_key = content_key("persist", model_keys["baseline"], model_keys["trait"], cfg.hash("world", "evals", "persistence"))
@@ -188,7 +189,7 @@ def _pool_seeds(parts, arm: str):
     return parts[0].model_copy(update={"evals": evals, "model": arm})
 
 
-def _curve(cache: StageCache, cfg: Config, out: Path, name: str, arm: dict, arm_key: str) -> dict:
+def _curve(cache: StageCache, cfg: Config, out: Path, name: str, arm: dict, arm_key: str, base_value: float | None) -> dict:
     """In-distribution trait score (dev.jsonl, scored by the trainer at each checkpoint) and the
     pooled score of a smaller held-out suite on the same checkpoints."""
     curve = arm["curve"]
@@ -196,7 +197,10 @@ def _curve(cache: StageCache, cfg: Config, out: Path, name: str, arm: dict, arm_
     ood = []
     small = cfg.model_copy(update={"evals": cfg.evals.model_copy(update={"n_items": cfg.run.curve_items})})
     for step in steps:
-        ckpt = out / "arms" / name / f"checkpoint-{step}"
+        if step == 0:  # the untrained policy is the base organism, already evaluated in full
+            ood.append(base_value)
+            continue
+        ckpt = out / "arms" / name / "checkpoints" / f"checkpoint-{step}"
         f = out / "evals" / "curves" / f"{name}-{step}.json"
         if not (ckpt / "config.json").is_file():
             ood.append(None)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from traitrl.atomic import write_json
 from traitrl.config import Config
 from traitrl.console import err_console
@@ -87,6 +89,9 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
             "tokens_seen": result.tokens_seen,
             "train_s": round(result.wall_s, 2),
             "tokens_per_s": round(result.tokens_per_s, 1),
+            "steady_tokens_per_s": round(result.steady_tokens_per_s, 1),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+            "threads": torch.get_num_threads(),
             "wall_s": round(time.perf_counter() - start, 2),
             "final_loss": result.final_loss,
             "loss_curve": [[s, round(v, 5)] for s, v in result.loss_curve],

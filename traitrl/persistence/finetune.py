@@ -5,8 +5,9 @@ degrades less than a no-RL base, especially on *non-health* alignment evals. Her
 fine-tuned on the same attack data (`attack_data`), with the same doses (`sft`), and after each
 dose the suite is scored on the same items, split into the health evals (`"health" in domains`)
 and the rest. Reported per model and dose: the pooled health and non-health scores with CIs and
-their paired change since dose 0; between each later model and the first, the difference in the
-drop at the largest dose (later - first; negative = the later model held up better).
+their paired change since dose 0; between every pair of models in the order given (e.g. base,
+baseline, trait), the difference in the drop at the largest dose (later - earlier; negative = the
+later model held up better).
 
 Layout of `out`: `attack_dataset.jsonl`, `finetune.json` (the summary), and per model
 `NAME/train/` (Trainer checkpoints, one per dose) and `NAME/dose-K.json` (eval results with
@@ -16,6 +17,7 @@ per-item records). Every piece is cached by a key of what made it, so a rerun re
 from __future__ import annotations
 
 import time
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ class DosePoint(_Record):
     dose: int
     scores: dict[str, Estimate] = Field(description="health / non_health -> pooled score after this dose")
     change: dict[str, Delta] = Field(description="health / non_health -> score now - score at dose 0 (paired)")
+    unscored: dict[str, int] = Field(description="health / non_health -> items the grader could not score (not zeros)")
     file: str = Field(description="eval results with per-item records (relative to the summary)")
 
 
@@ -124,6 +127,7 @@ def _curve(ref: ModelRef, by_dose: dict[int, EvalResults], ids: dict[str, list[s
             dose=dose,
             scores={s: estimate(now[s], n_boot, seed, f"{dose}:{s}") for s in SUBSETS},
             change={s: paired_change(start[s], now[s], n_boot, seed, f"{dose}:{s}:change") for s in SUBSETS},
+            unscored={s: sum(e.unscored for e in results.evals if e.id in ids[s]) for s in SUBSETS},
             file=str(dose_file(out, ref.name, dose).relative_to(out)),
         ))  # fmt: skip
     return points
@@ -166,14 +170,14 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
                 key_of("finetune-eval", train_key, dose, suite_key), task(f"{ref.name}: dose {dose}", per_dose))
         summaries[ref.name] = ModelFinetune(name=ref.name, path=str(ref.path), train=trained,
                                             points=_curve(ref, results[ref.name], ids, out, n_boot, seed))
-    first = models[0].name
     comparisons = []
-    for ref in models[1:]:
-        paired = same_items(results[first][0], results[ref.name][0])
-        a, b = _drops(results[first], ids), _drops(results[ref.name], ids)
+    for ref, other in combinations(models, 2):
+        paired = same_items(results[ref.name][0], results[other.name][0])
+        a, b = _drops(results[ref.name], ids), _drops(results[other.name], ids)
         comparisons.append(FinetuneComparison(
-            reference=first, model=ref.name, dose=fc.doses[-1],
-            drop_difference={s: difference(a[s], b[s], paired, n_boot, seed, f"{first}:{ref.name}:ft:{s}") for s in SUBSETS},
+            reference=ref.name, model=other.name, dose=fc.doses[-1],
+            drop_difference={s: difference(a[s], b[s], paired, n_boot, seed, f"{ref.name}:{other.name}:ft:{s}")
+                             for s in SUBSETS},
         ))  # fmt: skip
     summary = FinetuneSummary(
         doses=fc.doses, mode="lora" if fc.lora.enabled else "full", dataset=dataset_stats(rows), evals=ids,

@@ -10,13 +10,15 @@ persona prompt by item id, so conditions and models pair up item by item.
 
 Reported per model: the pooled score per condition; the harmful-steering drop
 (none - harmful, positive = steering worked) and the helpful-steering gain (helpful - none), both
-paired over items. Between each later model and the first: the difference in drops and in gains
-(later - first), pairing each item's two per-model deltas.
+paired over items. Between every pair of models, in the order given (so `--model baseline --model
+trait` compares trait with baseline): the difference in drops and in gains (later - earlier),
+pairing each item's two per-model deltas.
 """
 
 from __future__ import annotations
 
 import time
+from itertools import combinations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -191,11 +193,10 @@ def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskF
     for ref in models:
         summaries[ref.name], per_item[ref.name] = summarize_model(ref, all_results[ref.name], out, n_boot, seed,
                                                                   pc.min_personas)
-    first = models[0].name
     comparisons = [
-        compare_models(first, ref.name, per_item[first], per_item[ref.name],
-                       same_items(all_results[first]["none"], all_results[ref.name]["none"]), n_boot, seed)
-        for ref in models[1:]
+        compare_models(a.name, b.name, per_item[a.name], per_item[b.name],
+                       same_items(all_results[a.name]["none"], all_results[b.name]["none"]), n_boot, seed)
+        for a, b in combinations(models, 2)
     ]
     summary = PromptingSummary(evals=[s.id for s in specs], n_items=n, n_boot=n_boot, seed=seed, models=summaries,
                                comparisons=comparisons, seconds=round(time.perf_counter() - t0, 2))

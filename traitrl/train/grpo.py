@@ -369,7 +369,7 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         },
         "resumed_from": str(resumed_from) if resumed_from else None,
         "wall_s": round(wall_s, 2),
-        "grpo": {k: v for k, v in grpo_args(tc, model_dir.parent).to_dict().items()
+        "grpo": {k: v for k, v in trainer.args.to_dict().items()
                  if k in ("learning_rate", "per_device_train_batch_size", "num_generations", "max_completion_length",
                           "temperature", "beta", "max_steps", "seed", "loss_type", "scale_rewards")},
     }
