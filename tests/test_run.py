@@ -1,0 +1,79 @@
+"""`traitrl run` end to end on a tiny profile: it completes, and a run killed with SIGKILL and
+started again with the same command resumes and ends with the same results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+TINY = [
+    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=60",
+    "evals.n_items=6", "evals.families=[sycophancy, corrigibility, welfare]",
+    "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
+    "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
+    "persistence.finetune.dataset_size=64", "persistence.finetune.n_items=4", "run.curve_items=4",
+]
+
+
+def _cmd(out: Path) -> list[str]:
+    args = [sys.executable, "-m", "traitrl", "run", "--config", "configs/smoke.yaml", "--out", str(out)]
+    for s in TINY:
+        args += ["--set", s]
+    return args
+
+
+def _env() -> dict:
+    return {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1"}
+
+
+def _stable(results: dict) -> dict:
+    """results.json without what legitimately differs between runs (times, paths of the run)."""
+    r = dict(results)
+    r.pop("timings", None)
+    r.pop("environment", None)
+    meta = dict(r.get("meta") or {})
+    meta.pop("created_at", None)
+    r["meta"] = meta
+    r["arms"] = {k: {f: v for f, v in a.items() if f != "wall_s"} for k, a in r.get("arms", {}).items()}
+    return r
+
+
+@pytest.mark.slow
+def test_run_completes_and_resumes_after_kill(tmp_path):
+    straight = tmp_path / "straight"
+    done = subprocess.run(_cmd(straight), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = json.loads((straight / "results.json").read_text())
+    assert set(expected["models"]) == {"base", "baseline", "trait", "health_only", "no_health_science"}
+    assert expected["scoreboard"]["trait_vs_baseline"]["n"] >= 0
+    assert (straight / "report.html").stat().st_size > 10_000
+    arms = expected["arms"]
+    assert len({a["optimizer_steps"] for a in arms.values()}) == 1
+    assert len({a["generated_tokens"] for a in arms.values()}) == 1
+
+    resumed = tmp_path / "resumed"
+    proc = subprocess.Popen(_cmd(resumed), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = resumed / "stages" / "train_trait.json"
+    deadline = time.time() + 600
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-run
+    proc.wait()
+    assert not (resumed / "results.json").exists()
+    again = subprocess.run(_cmd(resumed), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    got = json.loads((resumed / "results.json").read_text())
+    assert _stable(got) == _stable(expected)
+    ran_again = json.loads((resumed / "stages" / "organism.json").read_text())
+    assert ran_again["key"]  # the organism stage was reused, not rebuilt
