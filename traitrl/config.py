@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -89,7 +89,7 @@ class SamplingConfig(_Section):
     max_new_tokens: int = Field(48, ge=1, description="tokens generated per response")
     temperature: float = Field(1.0, ge=0, description="sampling temperature (0 = greedy)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
-    batch_size: int = Field(64, ge=1, description="prompts per generation batch")
+    batch_size: int = Field(128, ge=1, description="prompts per generation batch")
     seed: int = Field(0, description="sampling seed")
 
 
@@ -103,6 +103,22 @@ class EvalConfig(_Section):
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
 
 
+class PolicyConfig(_Section):
+    """The policy when it is not the organism: any local Hugging Face causal LM, trained through TRL.
+
+    Every key maps onto what transformers and TRL already offer (dtype, chat template, vLLM
+    generation, activation checkpointing); the defaults leave the organism's CPU path unchanged."""
+
+    model: str | None = Field(None, description="local Hugging Face causal-LM folder (config.json, weights, tokenizer); `traitrl train` starts from it when --init is omitted (None = give --init, e.g. an organism)")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("float32", description="weights dtype when loading: float32 (the organism's; exact on a CPU), bfloat16 (halves GPU memory for 1-8 B models), auto (the dtype the checkpoint was saved in)")
+    chat_template: str | None = Field(None, description="Jinja chat-template file that replaces or adds the tokenizer's template; a model without a template needs one (e.g. configs/scale/chatml.jinja)")
+    use_vllm: Literal["auto"] | bool = Field("auto", description="generate GRPO rollouts with vLLM inside TRL: auto = only when a CUDA GPU and the vllm package are present; true fails without them; false = transformers' generate")
+    vllm_mode: Literal["colocate", "server"] = Field("colocate", description="TRL's vLLM mode: colocate = vLLM shares the training GPUs in-process; server = a separate `trl vllm-serve` on other GPUs")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="share of each GPU's memory vLLM may take in colocate mode (the rest holds weights, gradients and optimizer state)")
+    vllm_server_base_url: str | None = Field(None, description="URL of `trl vllm-serve` in server mode, e.g. http://10.0.0.5:8000 (None = TRL's default, localhost:8000)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (transformers' activation checkpointing): needed to fit 1-8 B models, a net loss for tiny ones")
+
+
 class LoraOptions(_Section):
     enabled: bool = Field(False, description="train a PEFT LoRA adapter instead of all weights (merged into the saved model)")
     r: int = Field(8, ge=1, description="LoRA rank")
@@ -110,7 +126,7 @@ class LoraOptions(_Section):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA input")
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        description="module names that get adapters (Llama names)")
+        description="module names that get adapters (Llama names; [all-linear] = every linear layer but the output head, for any architecture)")
 
 
 class TrainConfig(_Section):
@@ -246,6 +262,7 @@ class Config(_Section):
     organism: OrganismConfig = Field(default_factory=OrganismConfig)
     evals: EvalConfig = Field(default_factory=EvalConfig)
     judge: JudgeConfig | None = Field(None, description="OpenAI-compatible LLM judge (rubric and 0-100 grading); none by default")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
     run: RunConfig = Field(default_factory=RunConfig)

@@ -39,5 +39,5 @@ def load_policy(model_dir: Path, config: Config):
         import torch
 
         torch.set_num_threads(config.evals.threads)
-    model, tokenizer = load_model(require_model_dir(model_dir))
+    model, tokenizer = load_model(require_model_dir(model_dir), config.policy)
     return Policy(model, tokenizer, config.evals.sampling)

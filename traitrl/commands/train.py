@@ -11,11 +11,12 @@ from rich.table import Table
 
 from traitrl.commands.common import ConfigOpt, SetOpt, require_model_dir, resolve_config
 from traitrl.console import console
+from traitrl.errors import UserError
 
 
 def train_command(
-    init: Annotated[Path, typer.Option("--init", "-i", help="Initial policy folder (Hugging Face format), e.g. a built organism.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints, metrics.jsonl, train.json, model/.")],
+    init: Annotated[Path | None, typer.Option("--init", "-i", help="Initial policy folder (Hugging Face format), e.g. a built organism (default: policy.model of the config).")] = None,
     arm: Annotated[str | None, typer.Option("--arm", "-a", help="Data mixture: baseline, trait, health_only, no_health_science, custom (default: train.arm).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -27,6 +28,10 @@ def train_command(
     from traitrl.train.grpo import train
 
     cfg = resolve_config(config, set_, init)
+    if init is None:
+        if cfg.policy.model is None:
+            raise UserError("no initial policy: give --init MODEL_DIR or set policy.model in the config")
+        init = Path(cfg.policy.model)
     require_model_dir(init)
     if arm is not None:
         arm_config(cfg.train, arm)  # an unknown arm fails here, before any work

@@ -24,7 +24,8 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from traitrl.config import OrganismConfig
+from traitrl.config import OrganismConfig, PolicyConfig
+from traitrl.models.policy import install_chat_template, torch_dtype
 
 # The original Llama value; the organism's context is a few hundred tokens, well inside its range.
 ROPE_THETA = 10_000.0
@@ -88,11 +89,19 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_d
     return out
 
 
-def load_model(model_dir: str | os.PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load any local causal LM folder (the organism or a real model) in eval mode, fp32 on CPU."""
+def load_model(model_dir: str | os.PathLike[str],
+               policy: PolicyConfig | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load any local causal LM folder (the organism or a real model) in eval mode, on CPU.
+
+    Without `policy`, fp32 and the folder's tokenizer as is. With it, `policy.dtype` and
+    `policy.chat_template` apply, and a tokenizer without a chat template is refused (checked
+    before the weights load, which takes minutes for a large model)."""
     with quiet_transformers():
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if policy is not None:
+            install_chat_template(tokenizer, policy, model_dir)
+        dtype = torch.float32 if policy is None else torch_dtype(policy)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     model.eval()
     return model, tokenizer
 
