@@ -43,6 +43,15 @@ def install_chat_template(tokenizer: PreTrainedTokenizerBase, policy: PolicyConf
                         "file (e.g. --set policy.chat_template=configs/scale/chatml.jinja)")
 
 
+def check_policy(policy: PolicyConfig, model_dir: str | os.PathLike[str]) -> None:
+    """Fail on a policy section that cannot work with `model_dir` before a run writes anything:
+    a missing chat template, or vLLM asked for where it cannot run. Loads only the tokenizer."""
+    from transformers import AutoTokenizer
+
+    resolve_use_vllm(policy)
+    install_chat_template(AutoTokenizer.from_pretrained(model_dir), policy, model_dir)
+
+
 def vllm_available() -> bool:
     """vLLM generation inside TRL needs a CUDA device and the `vllm` package."""
     return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None

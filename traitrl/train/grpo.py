@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from traitrl.atomic import write_json, write_text
-from traitrl.config import Config, TrainConfig
+from traitrl.config import Config, PolicyConfig, TrainConfig
 from traitrl.errors import UserError
 from traitrl.scenarios.record import Scenario
 from traitrl.train.arms import arm_config
@@ -54,12 +54,17 @@ def mix_size(tc: TrainConfig) -> int:
     return tc.mix_size or tc.steps * prompts_per_step(tc)
 
 
-def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str]):
-    """The `GRPOConfig` of a run. It reads no data field of `tc`, so every arm gets the same one."""
+def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str], policy: PolicyConfig | None = None):
+    """The `GRPOConfig` of a run. It reads no data field of `tc`, so every arm gets the same one.
+    `policy` adds vLLM generation and activation checkpointing (None = neither, the organism's)."""
     import torch
     from trl import GRPOConfig
 
+    from traitrl.models.policy import grpo_policy_args
+
     cuda = torch.cuda.is_available()
+    # tiny models: activation recomputation costs more than it saves, so it is off unless asked for
+    scale = grpo_policy_args(policy) if policy is not None else {"activation_checkpointing": False}
     return GRPOConfig(
         output_dir=str(Path(out_dir) / CHECKPOINTS),
         run_name=Path(out_dir).name,
@@ -79,7 +84,6 @@ def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str]):
         top_k=0,
         beta=tc.beta,
         disable_dropout=True,
-        activation_checkpointing=False,  # tiny models: recomputation costs more than it saves
         bf16=bool(cuda and torch.cuda.is_bf16_supported()),
         use_cpu=not cuda,
         seed=tc.seed,
@@ -94,6 +98,7 @@ def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str]):
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
+        **scale,
     )
 
 
@@ -117,7 +122,9 @@ def peft_config(tc: TrainConfig):
     from peft import LoraConfig
 
     lo = tc.lora
-    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=list(lo.target_modules),
+    # PEFT takes "all-linear" only as a bare string: every linear layer but the output head, any architecture
+    targets = "all-linear" if list(lo.target_modules) == ["all-linear"] else list(lo.target_modules)
+    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
                       task_type="CAUSAL_LM")
 
 
@@ -160,6 +167,7 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
     """What a run's results depend on: code version, training config (arm applied), world,
     dev-scoring settings, the initial model and the scenario files."""
     from traitrl.models.build import read_build
+    from traitrl.models.policy import policy_key
 
     build = read_build(init_dir)
     init = build["hash"] if build else _file_sha(init_dir / "config.json") + ":" + str(
@@ -169,6 +177,8 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
     parts = {"version": TRAIN_VERSION, "train": train, "world": config.world.model_dump(mode="json"),
              "sampling": config.evals.sampling.model_dump(mode="json"), "init": init,
              "data": {f: _file_sha(data / f) for f in ("train.jsonl", "dev.jsonl")}}
+    if (policy := policy_key(config.policy)) is not None:  # absent for the defaults: older keys stay valid
+        parts["policy"] = policy
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -203,6 +213,9 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
     init, out = Path(init_dir), Path(out_dir)
     if not (init / "config.json").is_file():
         raise UserError(f"{init}: not a Hugging Face model folder (no config.json)")
+    from traitrl.models.policy import check_policy
+
+    check_policy(config.policy, init)
     tc = arm_config(config.train, arm)
     config = config.model_copy(update={"train": tc})
     check_reporters(tc.report_to)
@@ -256,7 +269,9 @@ def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, tra
     finally:
         if progress is not None:
             progress.close()
-    model_dir = _save_final(trainer, tc, out, config.to_yaml(), MODEL_CONFIG)
+    # the template is saved with the tokenizer, so the model folder's config need not point to the file
+    baked = config.model_copy(update={"policy": config.policy.model_copy(update={"chat_template": None})})
+    model_dir = _save_final(trainer, tc, out, baked.to_yaml(), MODEL_CONFIG)
     result = _result(key, tc, init, model_dir, mix.stats, trainer, router, log, time.perf_counter() - t0,
                      resumed_from=resume)
     write_json(out / RESULT_FILE, result)
@@ -283,10 +298,11 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)
-    model, tokenizer = load_model(init)
-    args = grpo_args(tc, out)
+    model, tokenizer = load_model(init, config.policy)
+    args = grpo_args(tc, out, config.policy)
     decode_length = None
-    if tc.fixed_length_rollouts and _fixed_length(args, model, tokenizer):
+    # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
+    if tc.fixed_length_rollouts and not args.use_vllm and _fixed_length(args, model, tokenizer):
         decode_length = tc.max_completion_length
     router = make_router(grader, judge, RewardStats(decode_length))
     router.check({s.grader for s in mix.rows})  # fail before any model work
@@ -371,5 +387,6 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         "wall_s": round(wall_s, 2),
         "grpo": {k: v for k, v in trainer.args.to_dict().items()
                  if k in ("learning_rate", "per_device_train_batch_size", "num_generations", "max_completion_length",
-                          "temperature", "beta", "max_steps", "seed", "loss_type", "scale_rewards")},
+                          "temperature", "beta", "max_steps", "seed", "loss_type", "scale_rewards", "use_vllm",
+                          "activation_checkpointing")},
     }
