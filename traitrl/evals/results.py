@@ -8,7 +8,6 @@ are paired by `item_id`. The models are shared by the runner (writer) and the co
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from traitrl.atomic import write_json
-from traitrl.errors import UserError
+from traitrl.errors import UserError, describe_validation, read_json_file
 from traitrl.evals.stats import CIMethod, bootstrap_ci, derive_seed
 
 RESULTS_SCHEMA_VERSION = 1
@@ -194,36 +193,16 @@ class EvalResults(_Record):
         )
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {e['msg']}")
-    more = err.error_count() - 10
-    if more > 0:
-        lines.append(f"  ... and {more} more")
-    return "\n".join(lines)
-
-
 def load_results(path: str | os.PathLike[str]) -> EvalResults:
     """Read and validate a results file; any problem is a `UserError` naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read results file {path}: {e.strerror or e}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(
-            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from None
+    data = read_json_file(path, "results file")
     if not isinstance(data, dict):
         raise UserError(f"{path} is not an eval results file: expected a JSON object")
     try:
         return EvalResults.model_validate(data)
     except ValidationError as e:
-        raise UserError(f"{path} is not a valid eval results file:\n{_describe(e)}") from None
+        raise UserError(f"{path} is not a valid eval results file:\n{describe_validation(e)}") from None
 
 
 def save_results(path: str | os.PathLike[str], results: EvalResults) -> None:

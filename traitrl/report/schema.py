@@ -8,7 +8,6 @@ silently dropping a section.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from traitrl.atomic import write_text
-from traitrl.errors import UserError
+from traitrl.errors import UserError, describe_validation, read_json_file
 from traitrl.evals.results import EvalResults
 from traitrl.evals.scoreboard import Scoreboard
 
@@ -258,16 +257,6 @@ def save_run_results(path: str | os.PathLike[str], results: RunResults) -> None:
     write_text(path, results.to_json())
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {e['msg']}")
-    if err.error_count() > 10:
-        lines.append(f"  ... and {err.error_count() - 10} more")
-    return "\n".join(lines)
-
-
 def parse_run_results(data: Any, source: str = "results.json") -> RunResults:
     """Validate decoded JSON; problems are a `UserError` naming `source` and each key path."""
     if not isinstance(data, dict):
@@ -275,20 +264,11 @@ def parse_run_results(data: Any, source: str = "results.json") -> RunResults:
     try:
         return RunResults.model_validate(data)
     except ValidationError as e:
-        raise UserError(f"{source} is not a valid run results file:\n{_describe(e)}") from None
+        raise UserError(f"{source} is not a valid run results file:\n{describe_validation(e)}") from None
 
 
 def load_run_results(path: str | os.PathLike[str]) -> RunResults:
     """Read and validate a run's `results.json`; any problem is a `UserError` naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read run results {path}: {e.strerror or e}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(
-            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from None
+    data = read_json_file(path, "run results")
     return parse_run_results(data, str(path))
