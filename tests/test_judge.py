@@ -181,7 +181,7 @@ def test_a_rejected_key_fails_once_per_request_without_retries(
 ) -> None:
     monkeypatch.setenv("TRAITRL_JUDGE_KEY", "wrong")
     server.require_key = "right"
-    judge = LLMJudge(_config(server, api_key_env="TRAITRL_JUDGE_KEY"))
+    judge = LLMJudge(_config(server, api_key_env="TRAITRL_JUDGE_KEY", timeout_s=10.0))  # no timeouts under load
     [grade] = judge.grade_batch_sync(_tasks(1))
     assert grade.value is None and "HTTP 401" in (grade.reason or "")
     assert server.requests == len(RUBRIC)
