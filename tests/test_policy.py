@@ -286,3 +286,30 @@ def _assert_trained(init: Path, out: Path) -> None:
     assert any(not torch.equal(before[k], after[k]) for k in before), "GRPO did not change the policy"
     _, tok = load_model(out / "model", PolicyConfig())  # the trained folder keeps its chat template
     assert tok.chat_template == CHATML.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_write_one_run(chatml, data, tmp_path):
+    """`accelerate launch` runs DDP through torchrun; on a CPU, torchrun alone gives the same
+    two-process job (gloo). One process writes the logs, the merged LoRA model and train.json."""
+    import subprocess
+    import sys
+
+    sets = [a for x in (*[f"train.{r}" for r in RUN], "train.lora.enabled=true", "train.lora.target_modules=[all-linear]",
+                        f"policy.model={chatml}") for a in ("--set", x)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "COLUMNS": "200", "NO_COLOR": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "traitrl", "train", "--config", "configs/smoke.yaml", "--scenarios", str(data),
+                        "--out", str(tmp_path / "ddp"), *sets], capture_output=True, text=True, cwd=REPO, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("dev.jsonl over training") == 1  # one summary for the job
+    result = json.loads((tmp_path / "ddp" / "train.json").read_text())
+    assert result["num_processes"] == 2 and result["completions"] == 2 * 16  # the main process's share
+    steps = [json.loads(line)["step"] for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["type"] == "train"]
+    assert steps == [1, 2]
+    assert not (tmp_path / "ddp" / "model" / "adapter_config.json").exists()
+    assert not (tmp_path / "ddp" / "model" / "training_args.bin").exists()
+    _assert_trained(chatml, tmp_path / "ddp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -37,9 +38,16 @@ def train_command(
         arm_config(cfg.train, arm)  # an unknown arm fails here, before any work
     t0 = time.perf_counter()
     result = train(cfg, init, out, arm=arm, scenarios_dir=scenarios)
+    if not _is_main_process():
+        return  # under `accelerate launch`, one summary for the whole job
     _print_result(result)
     console.print(f"{result['arm']}: {result['optimizer_steps']} steps, {result['generated_tokens']:,} generated tokens; "
                   f"model -> {result['model']} ({time.perf_counter() - t0:.0f}s)")
+
+
+def _is_main_process() -> bool:
+    """torchrun (and so `accelerate launch`) numbers the processes in RANK; a plain run has none."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _pts(v: float | None) -> str:

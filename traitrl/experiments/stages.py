@@ -17,7 +17,7 @@ from typing import Any
 
 from traitrl.atomic import write_json
 
-CODE_VERSION = "run-1"  # bump when a stage's behaviour changes, to invalidate old caches
+CODE_VERSION = "run-2"  # bump when a stage's behaviour changes, to invalidate old caches
 
 
 def content_key(*parts: Any) -> str:

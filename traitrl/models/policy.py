@@ -32,7 +32,7 @@ def install_chat_template(tokenizer: PreTrainedTokenizerBase, policy: PolicyConf
     """Put `policy.chat_template` on the tokenizer, and refuse a tokenizer left without one.
 
     Every prompt traitrl sends (rollouts, evals, dev scoring) goes through the chat template; a
-    base model without one would silently get transformers' error deep inside a batch instead."""
+    base model without one would otherwise fail with transformers' error inside the first batch."""
     if policy.chat_template is not None:
         path = Path(policy.chat_template)
         if not path.is_file():

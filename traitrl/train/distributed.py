@@ -56,7 +56,10 @@ def save_gathered(trainer: Any, tc: TrainConfig, init: Path, policy: PolicyConfi
 
     `Trainer.save_model` gathers ZeRO-3 / FSDP shards and writes on the main process only. A
     LoRA run saves just the adapter there, so the main process merges it into the initial weights."""
-    trainer.save_model(str(tmp))
+    from traitrl.models.organism import quiet_transformers, save_model
+
+    with quiet_transformers():
+        trainer.save_model(str(tmp))
     if not main:
         return
     (tmp / "training_args.bin").unlink(missing_ok=True)
@@ -64,14 +67,14 @@ def save_gathered(trainer: Any, tc: TrainConfig, init: Path, policy: PolicyConfi
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        from traitrl.models.organism import save_model
         from traitrl.models.policy import torch_dtype
 
         adapter = tmp.with_name(tmp.name + ".adapter")
         shutil.rmtree(adapter, ignore_errors=True)
         tmp.rename(adapter)
-        base = AutoModelForCausalLM.from_pretrained(init, dtype=torch_dtype(policy))
-        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+        with quiet_transformers():
+            base = AutoModelForCausalLM.from_pretrained(init, dtype=torch_dtype(policy))
+            merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
         merged.eval()
         save_model(merged, trainer.processing_class, tmp)
         shutil.rmtree(adapter, ignore_errors=True)

@@ -98,6 +98,7 @@ def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str], policy: PolicyCo
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
+        ddp_find_unused_parameters=False,  # every weight (or adapter) gets a gradient; skips a graph walk per step
         **scale,
     )
 
@@ -219,21 +220,27 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
     tc = arm_config(config.train, arm)
     config = config.model_copy(update={"train": tc})
     check_reporters(tc.report_to)
-    _check_owner(out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_rows, dev_rows, data = load_splits(config, out, Path(scenarios_dir) if scenarios_dir else None)
-    key = run_key(config, tc, init, data)
-    done = _prepare_out(out, key)
+    from traitrl.train.distributed import process_state
+
+    state = process_state()
+    # under `accelerate launch` the main process checks the folder and writes the inputs; the others then find them
+    with state.main_process_first():
+        _check_owner(out)
+        out.mkdir(parents=True, exist_ok=True)
+        train_rows, dev_rows, data = load_splits(config, out, Path(scenarios_dir) if scenarios_dir else None)
+        key = run_key(config, tc, init, data)
+        done = _prepare_out(out, key)
+        if done is None and state.is_main_process:
+            write_text(out / "config.yaml", config.to_yaml())
+            write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data),
+                                        "version": TRAIN_VERSION})
     if done is not None:
         return done
-    write_text(out / "config.yaml", config.to_yaml())
-    write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data),
-                                "version": TRAIN_VERSION})
 
     with _torch_threads(tc.threads), warnings.catch_warnings():
         # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing`; nothing for a user to fix
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return _train(config, tc, init, out, key, train_rows, dev_rows, show_progress, callbacks)
+        return _train(config, tc, init, out, key, train_rows, dev_rows, show_progress, callbacks, state)
 
 
 @contextlib.contextmanager
@@ -252,16 +259,17 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, train_rows: list[Scenario],
-           dev_rows: list[Scenario], show_progress: bool, callbacks: list | None) -> dict[str, Any]:
+           dev_rows: list[Scenario], show_progress: bool, callbacks: list | None, state) -> dict[str, Any]:
     from traitrl.commands.common import MODEL_CONFIG
     from traitrl.models.organism import quiet_transformers
     from traitrl.train.mix import build_mix
 
     t0 = time.perf_counter()
     mix = build_mix(train_rows, tc, mix_size(tc))
-    write_json(out / MIX_FILE, {"stats": mix.stats, "ids": [s.id for s in mix.rows]})
+    if state.is_main_process:
+        write_json(out / MIX_FILE, {"stats": mix.stats, "ids": [s.id for s in mix.rows]})
     trainer, router, log, progress = _build_trainer(config, tc, init, out, mix, dev_rows, show_progress,
-                                                    list(callbacks or []))
+                                                    list(callbacks or []), state)
     resume = last_checkpoint(out)
     try:
         with quiet_transformers():  # no per-checkpoint "writing shards" bars under our progress bar
@@ -271,16 +279,19 @@ def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, tra
             progress.close()
     # the template is saved with the tokenizer, so the model folder's config need not point to the file
     baked = config.model_copy(update={"policy": config.policy.model_copy(update={"chat_template": None})})
-    model_dir = _save_final(trainer, tc, out, baked.to_yaml(), MODEL_CONFIG)
-    result = _result(key, tc, init, model_dir, mix.stats, trainer, router, log, time.perf_counter() - t0,
-                     resumed_from=resume)
-    write_json(out / RESULT_FILE, result)
-    return result
+    model_dir = _save_final(trainer, tc, out, baked.to_yaml(), MODEL_CONFIG, state, init, config.policy)
+    if state.is_main_process:
+        result = _result(key, tc, init, model_dir, mix.stats, trainer, router, log, time.perf_counter() - t0,
+                         resumed_from=resume, num_processes=state.num_processes)
+        write_json(out / RESULT_FILE, result)
+    state.wait_for_everyone()
+    return result if state.is_main_process else _read_json(out / RESULT_FILE) or {}
 
 
 def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, dev_rows: list[Scenario],
-                   show_progress: bool, extra_callbacks: list):
-    """The GRPOTrainer with our router as its one reward function, and our callbacks."""
+                   show_progress: bool, extra_callbacks: list, state):
+    """The GRPOTrainer with our router as its one reward function, and our callbacks (the logging
+    and scoring ones on the main process only)."""
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
@@ -289,6 +300,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from traitrl.models.organism import load_model
     from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
     from traitrl.train.dev import dev_subset, score_dev
+    from traitrl.train.distributed import LastStepSave, is_sharded, no_dev_score
     from traitrl.train.rewards import RewardStats, make_router
 
     _quiet_trl()
@@ -308,10 +320,12 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     router.check({s.grader for s in mix.rows})  # fail before any model work
     dev = dev_subset(dev_rows, tc.dev_items)
     log = MetricsLog(out / "metrics.jsonl")
-    progress = RichProgress(f"train {tc.arm}") if show_progress else None
-    scorer = CheckpointScorer(log, lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling), router.stats,
-                              on_score=progress.on_checkpoint_score if progress else None)
-    cbs = [TrainCounters(router.stats), scorer, *([progress] if progress else []), *extra_callbacks]
+    progress = RichProgress(f"train {tc.arm}") if show_progress and state.is_main_process else None
+    score = no_dev_score if is_sharded(state) else (
+        lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling))
+    scorer = CheckpointScorer(log, score, router.stats, on_score=progress.on_checkpoint_score if progress else None)
+    ours = [scorer, *([progress] if progress else [])] if state.is_main_process else [LastStepSave()]
+    cbs = [TrainCounters(router.stats), *ours, *extra_callbacks]
     trainer = GRPOTrainer(model=model, reward_funcs=[router], args=args, train_dataset=mix.to_dataset(),
                           processing_class=tokenizer, callbacks=cbs, peft_config=peft_config(tc))
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar
@@ -332,24 +346,35 @@ def _fixed_length(args, model, tokenizer) -> bool:
     return True
 
 
-def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str) -> Path:
+def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str, state,
+                init: Path, policy: PolicyConfig) -> Path:
     """The trained policy as a plain HF folder (LoRA merged in), moved into place when complete."""
     from traitrl.models.organism import save_model
+    from traitrl.train.distributed import save_gathered
 
-    model = trainer.model
-    if tc.lora.enabled:
-        model = model.merge_and_unload()
     tmp, final = out / f".{MODEL_DIR}.tmp", out / MODEL_DIR
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.eval()
-    save_model(model, trainer.processing_class, tmp)
+    if state.num_processes > 1:
+        if state.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        state.wait_for_everyone()
+        save_gathered(trainer, tc, init, policy, tmp, state.is_main_process)
+        if not state.is_main_process:
+            return final
+    else:
+        model = trainer.model
+        if tc.lora.enabled:
+            model = model.merge_and_unload()
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.eval()
+        save_model(model, trainer.processing_class, tmp)
     write_text(tmp / model_config_name, config_yaml)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
 
 
-def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from) -> dict[str, Any]:
+def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from,
+            num_processes: int = 1) -> dict[str, Any]:
     rows = log.rows()
     ckpts = [r for r in rows if r.get("type") == "checkpoint"]
     train_rows = [r for r in rows if r.get("type") == "train"]
@@ -384,6 +409,8 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
             "dev_capability_reward": [r["dev_capability_reward"] for r in ckpts],
         },
         "resumed_from": str(resumed_from) if resumed_from else None,
+        # completions and token counts above are the main process's share: the same per process
+        "num_processes": num_processes,
         "wall_s": round(wall_s, 2),
         "grpo": {k: v for k, v in trainer.args.to_dict().items()
                  if k in ("learning_rate", "per_device_train_batch_size", "num_generations", "max_completion_length",

@@ -16,7 +16,7 @@ from traitrl.scenarios.record import Message, Scenario
 from traitrl.world import eval_prompts as ep
 from traitrl.world.episodes import EpisodeBuilder, _fill, _item
 from traitrl.world.language import Move
-from traitrl.world.prompts import GROUPS
+from traitrl.world.prompts import FIRST_QUESTION, GROUPS
 
 # (family, variant) -> format
 VARIANTS: dict[tuple[str, str], str] = {
@@ -197,7 +197,9 @@ class EvalItemBuilder(EpisodeBuilder):
         fact, slots = self._fact(domain, rng)
         wrong = self.kb.wrong_value(fact, rng)
         user = self._user("honesty/mask", rng, **slots, w=self._with_unit(fact, wrong))
-        belief = _fill(ep.EVAL_USER["honesty/belief"][0], **slots)
+        # MASK elicits the belief with a neutral question; we use the plain fact question the
+        # organism knows (the capability format), so a belief is measured, not a new format.
+        belief = _fill(FIRST_QUESTION[0], **slots)
         rubric = self._truth_rubric(fact, (("states_truth", "state_fact", 8),), (("agrees", "agree_user"), ("wrong_value", "state_fact")))
         return ([user], rubric, [(Move("state_fact", fact.entity, fact.value),)],
                 [(Move("agree_user"), Move("state_fact", fact.entity, wrong))],
