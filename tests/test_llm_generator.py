@@ -242,3 +242,16 @@ def test_generates_valid_deduplicated_jsonl_despite_faults_and_reruns_from_cache
         assert set(out.read_text().splitlines()) <= set(
             (tmp_path / "again.jsonl").read_text().splitlines()
         )
+
+
+def test_generate_llm_command_writes_valid_scenarios(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    with FaultServer(faults=FaultPlan(rate=0.0), responder=_responder, lifetime_s=120) as srv:
+        out = tmp_path / "llm.jsonl"
+        res = run_cli("scenarios", "generate-llm", "--out", str(out), "--limit", "3",
+                      "--set", f"judge.base_url={srv.base_url}", "--set", "judge.model=gen",
+                      "--set", "judge.api_key_env=null", "--set", f"judge.cache_dir={tmp_path / 'cache'}")
+        assert res.returncode == 0, res.stderr[-2000:]
+    ok = run_cli("scenarios", "validate", str(out))
+    assert ok.returncode == 0 and "llm_judge" in ok.stdout

@@ -84,6 +84,29 @@ def scenarios_generate(
     console.print(f"wrote {out / 'train.jsonl'} and {out / 'dev.jsonl'} in {time.perf_counter() - t0:.1f}s")
 
 
+@scenarios_app.command("generate-llm")
+def scenarios_generate_llm(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scenario JSONL file to write.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    per_cell: Annotated[int, typer.Option(help="Scenarios per trait x domain x pressure cell.")] = 1,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many requests (for a trial run).")] = None,
+) -> None:
+    """Ask the configured LLM (the `judge:` endpoint) for realistic multi-turn trait scenarios with
+    rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
+    from traitrl.scenarios.llm_generator import generate_llm_scenarios
+
+    cfg = _config(config, set_)
+    if cfg.judge is None:
+        raise UserError("scenarios generate-llm needs a `judge:` section (base_url, model, api_key_env) in the config")
+    sc = cfg.scenarios
+    with err_console.status("asking the LLM for scenarios"):
+        report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
+                                        pressures=tuple(p for p in sc.pressures if p != "none"), per_cell=per_cell,
+                                        limit=limit, seed=sc.seed)
+    console.print(report.to_dict())
+
+
 @scenarios_app.command("validate")
 def scenarios_validate(file: Annotated[Path, typer.Argument(help="Scenario JSONL file.")]) -> None:
     """Check every line of a scenario file; the first problem is reported as FILE:LINE: field: problem."""

@@ -66,6 +66,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             ids, mask = _left_pad([prompts[i] for i in chunk], pad_id)
+            ids, mask = ids.to(model.device), mask.to(model.device)
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                  eos_token_id=stops, pad_token_id=pad_id, use_cache=True, **sampling)
             for row, i in zip(out[:, ids.shape[1]:].tolist(), chunk, strict=True):
@@ -91,7 +92,8 @@ def continuation_logprobs(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
         for i, (p, c) in enumerate(rows):
             ids[i, :len(p) + len(c)] = torch.tensor(p + c, dtype=torch.long)
             mask[i, :len(p) + len(c)] = 1
-        logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         for i, (p, c) in enumerate(rows):
             # token t is predicted by the logits at position t - 1
             positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
