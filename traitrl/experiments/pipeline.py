@@ -129,6 +129,7 @@ def run_experiment(cfg: Config, out: Path, seeds: int = 1) -> Path:
         [ref("base"), ref("baseline"), ref("trait")], cfg, out / "persistence" / "finetune", _task).for_run_results())
 
     # 8. results.json and the report
+    env = collect_environment()
     timings = {f"{k}_s": v for k, v in cache.timings.items()} | {"total_s": round(time.perf_counter() - t_start, 2)}
     run = RunResults(
         meta={"name": cfg.name, "config_hash": cfg.hash(), "config_path": "config.yaml", "seeds": list(range(seeds)),
@@ -141,7 +142,7 @@ def run_experiment(cfg: Config, out: Path, seeds: int = 1) -> Path:
         training_curves=curves,
         persistence={"prompting": prompting, "finetuning": finetuning},
         timings=timings,
-        environment=collect_environment().model_dump() if hasattr(collect_environment(), "model_dump") else collect_environment(),
+        environment=env.model_dump() if hasattr(env, "model_dump") else env,
     )
     save_run_results(out / "results.json", run)
     report = build_report(out)
