@@ -137,16 +137,14 @@ def grader_check(
 
 
 def run_grader_check(world, n: int):
-    from traitrl.graders.selfcheck import check_world
+    from collections import Counter
+
+    from traitrl.graders.selfcheck import BUCKETS, check_world
 
     total = len(taxonomy.TRAITS) * len(taxonomy.DOMAINS)
     with progress() as bar:
         task = bar.add_task("grading reference responses", total=total)
         cells = check_world(world, n=n, progress=lambda: bar.advance(task))
-    from collections import Counter
-
-    from traitrl.graders.selfcheck import BUCKETS
-
     table = Table(title=f"world grader on its own reference responses ({n} scenarios per trait x domain, every paraphrase)")
     for col in ("trait", "cells ok", "min aligned", "max misaligned", "max stuffed"):
         table.add_column(col, justify="left" if col == "trait" else "right")

@@ -41,7 +41,7 @@ def eval_command(
     from traitrl.evals.importers import load_benchmark
     from traitrl.evals.registry import select
     from traitrl.evals.results import save_results
-    from traitrl.evals.runner import evaluate
+    from traitrl.evals.runner import evaluate, suite_generations
 
     cfg = resolve_config(config, set_, model)
     benches = [load_benchmark(b) for b in benchmark or []]  # validate every file before any model work
@@ -49,7 +49,7 @@ def eval_command(
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
     t0 = time.perf_counter()
     conditions = [persona] + (["known_careful", "known_harmful"] if sensitivity and suite else [])
-    n_prompts = len(specs) * cfg.evals.n_items + sum(s.family == 'honesty_under_pressure' for s in specs) * cfg.evals.n_items
+    n_prompts = suite_generations(specs, cfg.evals.n_items)
     with progress() as bar:
         results = {}
         for cond in conditions:

@@ -50,6 +50,12 @@ def world_of(config: Config) -> World:
     return get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
 
 
+def suite_generations(specs: list[EvalSpec], n_items: int) -> int:
+    """Generations one suite run makes (MASK-style items also elicit the belief first): the total
+    for progress bars."""
+    return n_items * (len(specs) + sum(s.family == "honesty_under_pressure" for s in specs))
+
+
 def persona_prompt(persona: str, item_id: str) -> str | None:
     """The persona prompt an item gets under a condition: fixed per item, so runs pair up."""
     if persona == "none":

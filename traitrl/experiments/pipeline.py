@@ -31,11 +31,11 @@ def _evaluate(model_dir: Path, cfg: Config, name: str, out: Path, persona: str =
     from traitrl.commands.common import load_policy
     from traitrl.evals.registry import select
     from traitrl.evals.results import save_results
-    from traitrl.evals.runner import evaluate
+    from traitrl.evals.runner import evaluate, suite_generations
 
     specs = select(cfg.evals.ids or None, cfg.evals.families or None)
     policy = load_policy(model_dir, cfg)
-    total = len(specs) * cfg.evals.n_items * 2
+    total = suite_generations(specs, cfg.evals.n_items)
     with progress() as bar:
         task = bar.add_task(f"eval {name} ({persona})", total=total)
         results = evaluate(policy, cfg, name, persona, progress=lambda k: bar.advance(task, k), specs=specs)

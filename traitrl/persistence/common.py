@@ -19,6 +19,7 @@ from traitrl.config import Config
 from traitrl.errors import UserError
 from traitrl.evals.registry import EvalSpec, select
 from traitrl.evals.results import EvalResults, load_results, save_results
+from traitrl.evals.runner import suite_generations as n_prompts  # noqa: F401  (re-exported)
 
 # (description, total) -> advance(k): how a caller shows progress without this code knowing rich.
 TaskFactory = Callable[[str, int], Callable[[int], None]]
@@ -98,11 +99,6 @@ def with_items(config: Config, n_items: int | None) -> Config:
     if n_items is None:
         return config
     return config.model_copy(update={"evals": config.evals.model_copy(update={"n_items": n_items})})
-
-
-def n_prompts(specs: list[EvalSpec], n_items: int) -> int:
-    """Generations one suite run makes (MASK-style items also elicit the belief first)."""
-    return n_items * (len(specs) + sum(s.family == "honesty_under_pressure" for s in specs))
 
 
 def cached_evaluate(load_policy: Callable[[], object], config: Config, model_name: str, persona: str,
