@@ -77,3 +77,36 @@ def test_run_completes_and_resumes_after_kill(tmp_path):
     assert _stable(got) == _stable(expected)
     ran_again = json.loads((resumed / "stages" / "organism.json").read_text())
     assert ran_again["key"]  # the organism stage was reused, not rebuilt
+
+
+@pytest.mark.slow
+def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
+    out = tmp_path / "seeds"
+    done = subprocess.run([*_cmd(out), "--seeds", "2"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    labels = {f"{arm}-s{s}" for arm in ("baseline", "trait", "health_only", "no_health_science") for s in (0, 1)}
+    assert set(res["arms"]) == labels and set(res["models"]) == labels | {"base"}
+    assert res["meta"]["seeds"] == [0, 1]
+    assert {a["optimizer_steps"] for a in res["arms"].values()} == {4}
+    # each seed trained its own policy: the two trait seeds' weights differ
+    from safetensors.numpy import load_file
+
+    w0, w1 = (load_file(str(out / res["models"][f"trait-s{s}"] / "model.safetensors")) for s in (0, 1))
+    assert any((w0[k] != w1[k]).any() for k in w0)
+    for e in res["evals"]:
+        assert labels <= set(e["scores"]), e["id"]  # every seed's arm was evaluated
+    # the scoreboard pairs items within each seed and pools both seeds
+    from traitrl.evals.results import load_results
+
+    def scored(label: str) -> dict[str, set[str]]:
+        r = load_results(out / "evals" / f"{label}.json")
+        return {e.id: {it.item_id for it in e.items if it.score is not None} for e in r.evals}
+
+    base = [scored(f"baseline-s{s}") for s in (0, 1)]
+    trait = [scored(f"trait-s{s}") for s in (0, 1)]
+    rows = res["scoreboard"]["trait_vs_baseline"]["evals"]
+    assert rows
+    for row in rows:
+        both = sum(len(base[s][row["id"]] & trait[s][row["id"]]) for s in (0, 1))
+        assert row["pairing"] == "paired" and row["n_baseline"] == row["n_treatment"] == both, row["id"]

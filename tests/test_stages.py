@@ -1,24 +1,70 @@
-"""Stage caching: a completed stage is skipped, a changed key or a missing marker reruns it."""
+"""The stage layer: keys are derived from what a stage declares, a completed stage is skipped, a
+changed input reruns it, and an interrupted stage leaves no marker."""
 
 from __future__ import annotations
 
-from traitrl.experiments.stages import StageCache, content_key
+import pytest
+
+from traitrl.config import load_config
+from traitrl.experiments.cache import StageCache, code_fingerprint, digest
+from traitrl.experiments.stage import STAGES, Runner, StageResult, call, derive_key, stage
 
 
-def test_stage_runs_once_per_key(tmp_path):
-    calls = []
-    cache = StageCache(tmp_path)
+class Counted(StageResult):
+    value: int
 
-    def stage():
-        calls.append(1)
-        return {"path": "x"}
 
-    assert cache.run("a", content_key({"n": 1}), stage) == {"path": "x"}
-    assert cache.run("a", content_key({"n": 1}), stage) == {"path": "x"}
-    assert len(calls) == 1
-    assert StageCache(tmp_path).run("a", content_key({"n": 1}), stage) == {"path": "x"} and len(calls) == 1
-    cache.run("a", content_key({"n": 2}), stage)
-    assert len(calls) == 2
+CALLS: list[int] = []
+
+
+@stage("test_counted", version=1, config=("train.steps",), code=("traitrl.taxonomy",), result=Counted)
+def counted(ctx, *, n: int, upstream: Counted | None = None, dest: str = "x") -> Counted:
+    CALLS.append(n)
+    return Counted(value=n + ctx.config.train.steps + (upstream.value if upstream else 0))
+
+
+def test_key_follows_declared_inputs_only():
+    spec = STAGES["test_counted"]
+    cfg = load_config(None)
+    key = derive_key(spec, cfg, {"n": 1})
+    assert derive_key(spec, cfg, {"n": 1}) == key
+    assert derive_key(spec, cfg, {"n": 2}) != key
+    assert derive_key(spec, load_config(None, ["train.steps=7"]), {"n": 1}) != key  # a declared section
+    assert derive_key(spec, load_config(None, ["evals.n_items=7"]), {"n": 1}) == key  # an undeclared one
+    assert derive_key(spec, cfg, {"n": 1, "dest": "elsewhere"}) == key  # where outputs go is not what they are
+    up = Counted(value=1, key="abc")
+    assert derive_key(spec, cfg, {"n": 1, "upstream": up}) != derive_key(spec, cfg, {"n": 1, "upstream": up.model_copy(update={"key": "abd"})})
+    with pytest.raises(ValueError, match="no key"):
+        derive_key(spec, cfg, {"n": 1, "upstream": Counted(value=1)})
+
+
+def test_code_fingerprint_changes_with_source(tmp_path, monkeypatch):
+    pkg = tmp_path / "fpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("x = 1\n")
+    (pkg / "mod.py").write_text("y = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = code_fingerprint("fpkg")
+    code_fingerprint.cache_clear()
+    (pkg / "mod.py").write_text("y = 3\n")
+    assert code_fingerprint("fpkg") != before
+    code_fingerprint.cache_clear()
+
+
+def test_runner_runs_each_key_once_and_call_gives_the_same_key(tmp_path):
+    cfg = load_config(None)
+    CALLS.clear()
+    run = Runner(cfg, tmp_path)
+    a = run(counted, "a", n=1)
+    assert a.value == 1 + cfg.train.steps and a.key
+    assert run(counted, "a", n=1) == a
+    assert Runner(cfg, tmp_path)(counted, "a", n=1) == a  # a new process finds the marker
+    assert CALLS == [1]
+    b = run(counted, "b", n=2, upstream=a)
+    assert b.value == 2 + cfg.train.steps + a.value
+    assert call(counted, cfg, tmp_path, n=2, upstream=a).key == b.key
+    run(counted, "a", n=5)
+    assert CALLS == [1, 2, 2, 5]
 
 
 def test_interrupted_stage_leaves_no_marker(tmp_path):
@@ -27,11 +73,15 @@ def test_interrupted_stage_leaves_no_marker(tmp_path):
     def boom():
         raise KeyboardInterrupt
 
-    try:
+    with pytest.raises(KeyboardInterrupt):
         cache.run("b", "k", boom)
-    except KeyboardInterrupt:
-        pass
     assert cache.lookup("b", "k") is None
     (tmp_path / "stages").mkdir(exist_ok=True)
     (tmp_path / "stages" / "c.json").write_text('{"key": "k", "outp')  # torn marker from a crash
     assert cache.lookup("c", "k") is None
+    assert digest({"a": 1}) == digest({"a": 1}) != digest({"a": 2})
+
+
+def test_stage_names_are_unique():
+    with pytest.raises(ValueError, match="defined twice"):
+        stage("test_counted", version=1, config=(), code=(), result=Counted)(lambda ctx: Counted(value=0))

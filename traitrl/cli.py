@@ -65,14 +65,17 @@ def scenarios_generate(
     set_: SetOpt = None,
 ) -> None:
     """Write train.jsonl (trait scenarios + capability tasks) and dev.jsonl from the world."""
-    from traitrl.scenarios.generate import counts_table, generate
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
+    from traitrl.scenarios.generate import counts_table
+    from traitrl.scenarios.io import read_scenarios
 
     cfg = _config(config, set_)
     t0 = time.perf_counter()
     with err_console.status("generating scenarios"):
-        splits = generate(cfg, out)
-    rows, cols, counts = counts_table(splits["train"])
-    table = Table(title=f"train.jsonl: {len(splits['train'])} rows (dev.jsonl: {len(splits['dev'])})")
+        result = call(stages.scenarios, cfg, Path("."), dest=str(out))
+    rows, cols, counts = counts_table(read_scenarios(out / "train.jsonl"))
+    table = Table(title=f"train.jsonl: {result.counts['train']} rows (dev.jsonl: {result.counts['dev']})")
     table.add_column("trait / task")
     for c in cols:
         table.add_column(c, justify="right")
@@ -176,14 +179,14 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (runs/NAME).")] = Path("runs/default"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    seeds: Annotated[int, typer.Option(help="Repeat the RL arms over this many seeds and pool them.")] = 1,
+    seeds: Annotated[int | None, typer.Option(help="RL seeds per arm (default: run.seeds of the config); every arm's evals pool over them.")] = None,
 ) -> None:
     """The paper end to end: scenarios -> organism -> compute-matched RL arms -> held-out suite ->
     scoreboards -> persistence -> results.json and report.html. Every stage is cached; rerun the
     same command to resume after an interruption."""
     from traitrl.experiments.pipeline import run_experiment
 
-    if seeds < 1:
+    if seeds is not None and seeds < 1:
         raise UserError("--seeds must be at least 1")
     run_experiment(_config(config, set_), out, seeds=seeds)
 

@@ -251,6 +251,7 @@ class PersistenceConfig(_Section):
 
 class RunConfig(_Section):
     curve_items: int = Field(20, ge=2, description="items per eval when scoring training checkpoints for the curves")
+    seeds: int = Field(1, ge=1, description="RL seeds per arm (train.seed, train.seed + 1, ...); seeds are the unit of replication, and every arm's evals pool over them")
 
 
 class Config(_Section):
@@ -343,3 +344,6 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
         return Config.model_validate(data)
     except ValidationError as e:
         raise UserError(_format_errors(e, source)) from None
+
+
+MODEL_CONFIG = "traitrl.yaml"  # the resolved config saved inside a model folder built or trained here

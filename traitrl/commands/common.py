@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from traitrl.config import Config, load_config
+from traitrl.config import MODEL_CONFIG, Config, load_config
 from traitrl.errors import UserError
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]
 
-MODEL_CONFIG = "traitrl.yaml"  # the resolved config saved inside an organism's folder
 
 
 def resolve_config(config: Path | None, overrides: list[str] | None, model_dir: Path | None = None) -> Config:

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from traitrl.commands.common import ConfigOpt, SetOpt, load_policy, resolve_config
-from traitrl.console import console, progress
+from traitrl.commands.common import ConfigOpt, SetOpt, require_model_dir, resolve_config
+from traitrl.console import console
 
 
 def eval_command(
@@ -36,43 +36,24 @@ def eval_command(
             table.add_row(s.id, s.family, s.format, s.domain)
         console.print(table)
         return
-    from traitrl.evals.benchmarks import judge_grader, run_benchmark
     from traitrl.evals.compare import sensitivity as sensitivity_of
-    from traitrl.evals.importers import load_benchmark
-    from traitrl.evals.registry import select
-    from traitrl.evals.results import save_results
-    from traitrl.evals.runner import evaluate, suite_generations
+    from traitrl.evals.results import load_results, save_results
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
 
     cfg = resolve_config(config, set_, model)
-    benches = [load_benchmark(b) for b in benchmark or []]  # validate every file before any model work
-    policy = load_policy(model, cfg)
-    specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
+    base = stages.given_model(require_model_dir(model), name=str(model))
     t0 = time.perf_counter()
-    conditions = [persona] + (["known_careful", "known_harmful"] if sensitivity and suite else [])
-    n_prompts = suite_generations(specs, cfg.evals.n_items)
-    with progress() as bar:
-        results = {}
-        for cond in conditions:
-            task = bar.add_task(f"suite ({cond})", total=n_prompts)
-            results[cond] = evaluate(policy, cfg, str(model), cond, progress=lambda k, t=task: bar.advance(t, k), specs=specs)
-        main = results[persona]
-        judge = None
-        if cfg.judge is not None and any(b.format != "anthropic-mwe" for b in benches):
-            from traitrl.graders.judge import LLMJudge
-
-            judge = LLMJudge(cfg.judge)
-        for b in benches:
-            task = bar.add_task(f"{b.format}:{b.name}", total=b.n_items)
-            main.benchmarks.append(run_benchmark(policy, b, judge=judge_grader(judge) if judge else None,
-                                                 seed=cfg.evals.sampling.seed, progress=lambda k, t=task: bar.advance(t, k)))
-        if judge is not None:
-            main = main.model_copy(update={"meta": {**main.meta, "judge": {**cfg.judge.settings(), **judge.stats()}}})
+    run = call(stages.evaluate, cfg, Path("."), model=base, dest=str(out), persona=persona,
+               benchmarks=list(benchmark or []), suite=suite)
+    main = load_results(out)
     if sensitivity and suite:
-        sens = sensitivity_of(results["known_careful"], results["known_harmful"])
-        main = main.with_informative(sens.flags())
-    save_results(out, main)
+        steered = {p: load_results(Path(call(stages.evaluate, cfg, Path("."), model=base, dest=str(out.with_suffix(f".{p}.json")),
+                                             persona=p).file)) for p in ("known_careful", "known_harmful")}
+        main = main.with_informative(sensitivity_of(steered["known_careful"], steered["known_harmful"]).flags())
+        save_results(out, main)
     _print_results(main)
-    console.print(f"wrote {out} in {time.perf_counter() - t0:.0f}s")
+    console.print(f"wrote {run.file} in {time.perf_counter() - t0:.0f}s")
 
 
 def _print_results(results) -> None:

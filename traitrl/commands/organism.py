@@ -10,21 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from traitrl.commands.common import MODEL_CONFIG, ConfigOpt, SetOpt, load_policy, resolve_config
+from traitrl.commands.common import ConfigOpt, SetOpt, load_policy, resolve_config
 from traitrl.console import console, progress
 
 app = typer.Typer(help="Build and probe the CPU model organism.", no_args_is_help=True)
-
-
-def build_model(cfg, out: Path) -> Path:
-    """Build (or reuse, when config and code are unchanged) the organism in `out`."""
-    from traitrl.atomic import write_text
-    from traitrl.models.build import build_organism
-    from traitrl.world.corpus import sample_corpus
-
-    path = build_organism(cfg, out, lambda: sample_corpus(cfg))
-    write_text(Path(path) / MODEL_CONFIG, cfg.to_yaml())
-    return Path(path)
 
 
 @app.command("build")
@@ -33,11 +22,14 @@ def build(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Sample the corpus, train the tokenizer and pretrain the tiny Llama. Cached by a hash of
-    config and code version: a second call with the same inputs returns at once."""
+    """Sample the corpus, train the tokenizer and pretrain the tiny Llama. Keyed by the config
+    sections and code it depends on: a second call with the same inputs returns at once."""
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
+
     cfg = resolve_config(config, set_)
     t0 = time.perf_counter()
-    path = build_model(cfg, out)
+    path = Path(call(stages.organism, cfg, Path("."), dest=str(out)).path)
     info = json.loads((path / "build.json").read_text())
     console.print(f"organism: {path} ({info.get('params', '?'):,} parameters, final loss {info.get('final_loss', float('nan')):.3f}) "
                   f"in {time.perf_counter() - t0:.0f}s")

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from traitrl.commands.common import ConfigOpt, SetOpt, resolve_config
-from traitrl.console import console, progress
+from traitrl.console import console
 
 app = typer.Typer(help="Does alignment persist? Adversarial persona prompting and a harmful fine-tuning attack.",
                   no_args_is_help=True)
 
 ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model folder, or NAME=DIR (repeatable; each later model is compared with each earlier one).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the summary JSON and the per-condition results files.")]
-
-
-def _tasks(bar: Progress) -> Callable[[str, int], Callable[[int], None]]:
-    def task(description: str, total: int) -> Callable[[int], None]:
-        t = bar.add_task(description, total=total)
-        return lambda k: bar.advance(t, k)
-
-    return task
 
 
 def _vci(e) -> str:
@@ -42,14 +32,19 @@ def _delta(d) -> str:
     return f"{d.value:+.3f}{mark} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}]"
 
 
-def _setup(models: list[str], config: Path | None, set_: list[str] | None, out: Path):
+def _run(stage_fn, models: list[str], config: Path | None, set_: list[str] | None, out: Path):
+    """Run a persistence stage on `NAME=DIR` models, with the config saved beside the first model
+    unless --config is given."""
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
     from traitrl.persistence.common import model_refs, set_threads
 
     refs = model_refs(models)
     cfg = resolve_config(config, set_, refs[0].path)
     set_threads(cfg.persistence.threads)
     out.mkdir(parents=True, exist_ok=True)
-    return refs, cfg
+    given = [stages.given_model(r.path, r.name) for r in refs]
+    return call(stage_fn, cfg, Path("."), models=given, dest=str(out)).summary
 
 
 @app.command("prompting")
@@ -57,12 +52,11 @@ def prompting(models: ModelsOpt, out: OutOpt = Path("persistence"), config: Conf
     """Run the eval suite with no system prompt and under harmful and careful personas, known
     (pretraining list) and unseen (evaluation list); report drops, gains and, between models,
     the selective-persistence differences, all with paired bootstrap 95 % CIs."""
-    from traitrl.persistence.prompting import CONDITIONS, PERSONA_SETS, SUMMARY_FILE, run_prompting
+    from traitrl.experiments.stages import prompting as prompting_stage
+    from traitrl.persistence.prompting import CONDITIONS, PERSONA_SETS, SUMMARY_FILE
 
-    refs, cfg = _setup(models, config, set_, out)
     t0 = time.perf_counter()
-    with progress() as bar:
-        summary = run_prompting(refs, cfg, out, _tasks(bar))
+    summary = _run(prompting_stage, models, config, set_, out)
     scores = Table(title=f"pooled aligned score by condition ({len(summary.evals)} evals x {summary.n_items} items, 95 % CI)")
     scores.add_column("model")
     for c in CONDITIONS:
@@ -95,12 +89,11 @@ def prompting(models: ModelsOpt, out: OutOpt = Path("persistence"), config: Conf
 def finetune(models: ModelsOpt, out: OutOpt = Path("persistence"), config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Fine-tune each model on bad medical advice (TRL SFT, full or LoRA) in doses, and score the
     health and non-health evals after each dose with 95 % CIs."""
-    from traitrl.persistence.finetune import SUBSETS, SUMMARY_FILE, run_finetune
+    from traitrl.experiments.stages import finetune as finetune_stage
+    from traitrl.persistence.finetune import SUBSETS, SUMMARY_FILE
 
-    refs, cfg = _setup(models, config, set_, out)
     t0 = time.perf_counter()
-    with progress() as bar:
-        summary = run_finetune(refs, cfg, out, _tasks(bar))
+    summary = _run(finetune_stage, models, config, set_, out)
     d = summary.dataset
     table = Table(title=f"harmful fine-tuning ({summary.mode}, {d['n']} bad-advice conversations; "
                         f"{len(summary.evals['health'])} health + {len(summary.evals['non_health'])} other evals x {summary.n_items} items)")

@@ -25,24 +25,30 @@ def train_command(
 ) -> None:
     """Train one arm with GRPO. Arms differ only in their data mixture, so they are compute-matched.
     Running the same command again resumes from the last checkpoint, or returns at once when done."""
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
     from traitrl.train.arms import arm_config
-    from traitrl.train.grpo import train
 
     cfg = resolve_config(config, set_, init)
     if init is None:
         if cfg.policy.model is None:
             raise UserError("no initial policy: give --init MODEL_DIR or set policy.model in the config")
         init = Path(cfg.policy.model)
-    require_model_dir(init)
-    if arm is not None:
-        arm_config(cfg.train, arm)  # an unknown arm fails here, before any work
+    base = stages.given_model(require_model_dir(init))
+    name = arm_config(cfg.train, arm).arm  # an unknown arm fails here, before any work
     t0 = time.perf_counter()
-    result = train(cfg, init, out, arm=arm, scenarios_dir=scenarios)
+    if scenarios is None:  # generated once into OUT/data (deterministic), then keyed by content like a user's files
+        scenarios = out / "data"
+        if not ((scenarios / "train.jsonl").is_file() and (scenarios / "dev.jsonl").is_file()):
+            call(stages.scenarios, cfg, Path("."), dest=str(scenarios))
+    data = stages.given_scenarios(scenarios)
+    result = call(stages.train_arm, cfg, Path("."), base=base, data=data, arm=name, seed=cfg.train.seed,
+                  dest=str(out), name=name)
     if not _is_main_process():
         return  # under `accelerate launch`, one summary for the whole job
     _print_result(result)
-    console.print(f"{result['arm']}: {result['optimizer_steps']} steps, {result['generated_tokens']:,} generated tokens; "
-                  f"model -> {result['model']} ({time.perf_counter() - t0:.0f}s)")
+    console.print(f"{result.arm}: {result.optimizer_steps} steps, {result.generated_tokens:,} generated tokens; "
+                  f"model -> {result.path} ({time.perf_counter() - t0:.0f}s)")
 
 
 def _is_main_process() -> bool:
@@ -54,12 +60,12 @@ def _pts(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 
 
-def _print_result(result: dict) -> None:
-    curve = result["curve"]
-    table = Table(title=f"arm {result['arm']}: dev.jsonl over training (points, 0-100)")
+def _print_result(result) -> None:
+    curve = result.curve
+    table = Table(title=f"arm {result.arm} (seed {result.seed}): dev.jsonl over training (points, 0-100)")
     for col in ("step", "generated tokens", "trait score", "capability reward"):
         table.add_column(col, justify="right")
-    for row in zip(curve["steps"], curve["generated_tokens"], curve["dev_trait_score"], curve["dev_capability_reward"],
+    for row in zip(curve.steps, curve.generated_tokens, curve.dev_trait_score, curve.dev_capability_reward,
                    strict=True):
         table.add_row(str(row[0]), f"{row[1]:,}", _pts(row[2]), _pts(row[3]))
     console.print(table)

@@ -1,59 +1,196 @@
-"""Stage caching for `traitrl run`: each stage's outputs are keyed by a content hash of its
-inputs (config sections, upstream stage keys, code version).
+"""The stages of the study, in the order `traitrl run` calls them.
 
-A stage's marker (`stages/NAME.json`) is written atomically *after* its outputs, so a run killed
-at any point — even with `kill -9` — either finds a complete stage with a matching key and skips
-it, or redoes it from scratch. Rerunning the same command therefore resumes where it stopped.
+scenarios -> base policy (the organism, or a given model) -> RL arm (one per arm and seed) ->
+evaluate (any model, any persona) -> persona prompting -> fine-tuning attack. Each declares the
+config sections it reads and the packages whose code it runs (see `stage.py`), so its cache key
+is derived; each returns a typed record. CLI commands call these same functions through
+`stage.call`; the pipeline calls them through a cached `Runner`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from traitrl.atomic import write_json
+from traitrl.config import MODEL_CONFIG
+from traitrl.console import progress
+from traitrl.experiments.cache import folder_fingerprint
+from traitrl.experiments.records import (
+    ArmResult,
+    BaseResult,
+    EvalRun,
+    FinetuneResult,
+    ModelResult,
+    PromptingResult,
+    ScenariosResult,
+)
+from traitrl.experiments.stage import StageContext, stage
 
-CODE_VERSION = "run-2"  # bump when a stage's behaviour changes, to invalidate old caches
+WORLD_CODE = ("traitrl.world", "traitrl.graders", "traitrl.taxonomy")
+EVAL_CODE = (*WORLD_CODE, "traitrl.evals", "traitrl.models")
 
 
-def content_key(*parts: Any) -> str:
-    blob = json.dumps([CODE_VERSION, *parts], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+@stage("scenarios", version=1, config=("world", "scenarios"), code=(*WORLD_CODE, "traitrl.scenarios"),
+       result=ScenariosResult)
+def scenarios(ctx: StageContext, *, dest: str = "data") -> ScenariosResult:
+    """train.jsonl (trait scenarios + capability tasks) and dev.jsonl from the world."""
+    from traitrl.scenarios.generate import generate
+
+    splits = generate(ctx.config, ctx.path(dest))
+    return ScenariosResult(dir=dest, counts={k: len(v) for k, v in splits.items()})
 
 
-class StageCache:
-    def __init__(self, run_dir: Path):
-        self.dir = Path(run_dir) / "stages"
-        self.timings: dict[str, float] = {}
-        self.ran: list[str] = []
+def given_scenarios(folder: Path) -> ScenariosResult:
+    """A scenario folder the user made, keyed by its files' content."""
+    from traitrl.experiments.cache import file_fingerprint
 
-    def _marker(self, name: str) -> Path:
-        return self.dir / f"{name}.json"
+    files = [folder / "train.jsonl", folder / "dev.jsonl"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        from traitrl.errors import UserError
 
-    def lookup(self, name: str, key: str) -> dict | None:
-        path = self._marker(name)
-        if not path.is_file():
-            return None
-        try:
-            marker = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None
-        return marker if marker.get("key") == key else None
+        raise UserError(f"{folder}: no {' or '.join(missing)} (make them with `traitrl scenarios generate`)")
+    return ScenariosResult(dir=str(folder), counts={}, key=file_fingerprint(*files))
 
-    def run(self, name: str, key: str, fn: Callable[[], dict]) -> dict:
-        """Return the stage's outputs, computing them only if no complete stage with this key exists."""
-        marker = self.lookup(name, key)
-        if marker is not None:
-            self.timings[name] = marker["seconds"]
-            return marker["outputs"]
-        t0 = time.perf_counter()
-        outputs = fn()
-        seconds = round(time.perf_counter() - t0, 2)
-        write_json(self._marker(name), {"name": name, "key": key, "seconds": seconds, "outputs": outputs})
-        self.timings[name] = seconds
-        self.ran.append(name)
-        return outputs
+
+@stage("organism", version=1, config=("world", "corpus", "organism"), code=(*WORLD_CODE, "traitrl.models"),
+       result=BaseResult)
+def organism(ctx: StageContext, *, dest: str = "organism") -> BaseResult:
+    """Sample the corpus, train the tokenizer and pretrain the tiny Llama into `dest`."""
+    from traitrl.atomic import write_text
+    from traitrl.models.build import build_organism
+    from traitrl.world.corpus import sample_corpus
+
+    cfg = ctx.config
+    path = build_organism(cfg, ctx.path(dest), lambda: sample_corpus(cfg), key=ctx.key)
+    write_text(Path(path) / MODEL_CONFIG, cfg.to_yaml())
+    return BaseResult(name="base", path=dest, source="organism")
+
+
+def given_model(path: Path, name: str = "base") -> BaseResult:
+    """A model folder made elsewhere (policy.model, --init, --model), keyed by its weights."""
+    from traitrl.errors import UserError
+
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
+    return BaseResult(name=name, path=str(path), source="given", key=folder_fingerprint(path))
+
+
+@stage("arm", version=1, config=("train", "world", "evals.sampling", "policy", "judge"),
+       code=(*WORLD_CODE, "traitrl.train", "traitrl.models", "traitrl.scenarios"), result=ArmResult)
+def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, arm: str, seed: int,
+              dest: str, name: str, restart_stale: bool = False) -> ArmResult:
+    """One compute-matched arm with TRL's GRPO: only the data mixture differs between arms, and
+    `seed` (the RL seed) is part of the arm's identity. Resumes from its last checkpoint; with
+    `restart_stale` (a run folder's own arms), a folder trained with other inputs starts over."""
+    from traitrl.train.grpo import clear_stale_run, train
+
+    if restart_stale:
+        clear_stale_run(ctx.path(dest), ctx.key)
+    cfg = ctx.config.model_copy(update={"train": ctx.config.train.model_copy(update={"seed": seed})})
+    rec = train(cfg, ctx.path(base.path), ctx.path(dest), arm=arm, scenarios_dir=ctx.path(data.dir), key=ctx.key)
+    return ArmResult(
+        name=name, path=str(Path(dest) / "model"), arm=rec.arm, seed=rec.seed,
+        optimizer_steps=rec.optimizer_steps, generated_tokens=rec.generated_tokens,
+        completion_tokens=rec.completion_tokens, trait_fraction=rec.mix.trait_fraction,
+        trait_domains=sorted(rec.mix.trait_domains), final_rewards=rec.final_rewards,
+        unscored_rate=rec.unscored_rate, curve=rec.curve, wall_s=rec.wall_s,
+    )
+
+
+@stage("evaluate", version=1, config=("world", "evals", "policy", "judge"), code=EVAL_CODE, result=EvalRun)
+def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str = "none",
+             benchmarks: list[str] | None = None, suite: bool = True, show_progress: bool = True) -> EvalRun:
+    """The held-out suite (and any benchmark files) on `model` under one persona condition,
+    written with per-item records to `dest`."""
+    from traitrl.evals.benchmarks import judge_grader, run_benchmark
+    from traitrl.evals.importers import load_benchmark
+    from traitrl.evals.registry import select
+    from traitrl.evals.results import save_results
+    from traitrl.evals.runner import evaluate as run_suite
+    from traitrl.evals.runner import suite_generations
+
+    cfg = ctx.config
+    benches = [load_benchmark(b) for b in benchmarks or []]  # every file is checked before model work
+    specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
+    policy = _load_policy(ctx.path(model.path), cfg)
+    with _bar(show_progress) as task:
+        results = run_suite(policy, cfg, model.name, persona,
+                            progress=task(f"eval {model.name} ({persona})", suite_generations(specs, cfg.evals.n_items)),
+                            specs=specs)
+        judge = None
+        if cfg.judge is not None and any(b.format != "anthropic-mwe" for b in benches):
+            from traitrl.graders.judge import LLMJudge
+
+            judge = LLMJudge(cfg.judge)
+        for b in benches:
+            results.benchmarks.append(run_benchmark(policy, b, judge=judge_grader(judge) if judge else None,
+                                                    seed=cfg.evals.sampling.seed,
+                                                    progress=task(f"{b.format}:{b.name}", b.n_items)))
+        if judge is not None:
+            results = results.model_copy(update={"meta": {**results.meta, "judge": {**cfg.judge.settings(), **judge.stats()}}})
+    save_results(ctx.path(dest), results)
+    scores = [it.score for e in results.all_evals() for it in e.items if it.score is not None]
+    return EvalRun(model=model.name, persona=persona, file=dest, pooled=sum(scores) / len(scores) if scores else None)
+
+
+@stage("prompting", version=1, config=("world", "evals", "persistence", "policy"),
+       code=(*EVAL_CODE, "traitrl.persistence"), result=PromptingResult)
+def prompting(ctx: StageContext, *, models: list[ModelResult], dest: str, show_progress: bool = True) -> PromptingResult:
+    """Adversarial persona prompting: every model under no prompt and known / unseen harmful and
+    helpful personas, with drops, gains and the selective-persistence differences."""
+    from traitrl.persistence.common import ModelRef
+    from traitrl.persistence.prompting import run_prompting
+
+    refs = [ModelRef(m.name, ctx.path(m.path)) for m in models]
+    with _bar(show_progress) as task:
+        summary = run_prompting(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
+    return PromptingResult(dir=dest, summary=summary)
+
+
+@stage("finetune", version=1, config=("world", "evals", "persistence", "policy"),
+       code=(*EVAL_CODE, "traitrl.persistence"), result=FinetuneResult)
+def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, show_progress: bool = True) -> FinetuneResult:
+    """The harmful fine-tuning attack on every model, in doses, scored after each dose."""
+    from traitrl.persistence.common import ModelRef
+    from traitrl.persistence.finetune import run_finetune
+
+    refs = [ModelRef(m.name, ctx.path(m.path)) for m in models]
+    with _bar(show_progress) as task:
+        summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
+    return FinetuneResult(dir=dest, summary=summary)
+
+
+def _load_policy(model_dir: Path, cfg):
+    from traitrl.evals.runner import Policy
+    from traitrl.models.organism import load_model
+
+    if cfg.evals.threads:
+        import torch
+
+        torch.set_num_threads(cfg.evals.threads)
+    model, tokenizer = load_model(model_dir, cfg.policy)
+    return Policy(model, tokenizer, cfg.evals.sampling)
+
+
+class _bar:
+    """A progress display whose `task(description, total)` returns an `advance(k)` callback."""
+
+    def __init__(self, show: bool):
+        self.bar = progress() if show else None
+
+    def __enter__(self) -> Callable[[str, int], Callable[[int], None]]:
+        if self.bar is None:
+            return lambda description, total: (lambda k: None)
+        self.bar.start()
+        bar = self.bar
+
+        def task(description: str, total: int) -> Callable[[int], None]:
+            t = bar.add_task(description, total=total)
+            return lambda k: bar.advance(t, k)
+
+        return task
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

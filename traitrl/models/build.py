@@ -46,14 +46,16 @@ def read_build(out_dir: str | os.PathLike[str]) -> dict | None:
 
 
 def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: Callable[[], list[dict]],
-                   show_progress: bool = True) -> Path:
-    """Build the organism into `out_dir` unless a build with the same hash is already there.
+                   show_progress: bool = True, key: str | None = None) -> Path:
+    """Build the organism into `out_dir` unless a build with the same key is already there.
 
+    `key` is the organism stage's derived key (config sections and code); without one, the
+    config sections and `BUILD_VERSION` make it.
     `corpus_fn` is called only when a build is needed (sampling the corpus takes time too).
     A folder holding something other than an organism build is never overwritten.
     """
     out = Path(out_dir)
-    key = build_hash(config)
+    key = key or build_hash(config)
     existing = read_build(out)
     if existing is not None and existing.get("hash") == key:
         return out

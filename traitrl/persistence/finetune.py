@@ -139,8 +139,10 @@ def _drops(by_dose: dict[int, EvalResults], ids: dict[str, list[str]]) -> dict[s
     return {s: negate(item_changes(first[s], last[s])) for s in SUBSETS}
 
 
-def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress) -> FinetuneSummary:
-    """Attack every model with the same data and doses, score each dose, write results into `out`."""
+def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress,
+                 key: str = "") -> FinetuneSummary:
+    """Attack every model with the same data and doses, score each dose, write results into `out`.
+    `key` (the stage's derived key) salts the training and evaluation cache keys."""
     t0 = time.perf_counter()
     fc = config.persistence.finetune
     n_boot, seed = config.persistence.n_boot, config.persistence.seed
@@ -158,7 +160,7 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
     results: dict[str, dict[int, EvalResults]] = {}
     for ref in models:
         train_dir = out / ref.name / "train"
-        train_key = key_of("finetune-train", fingerprint(ref.path), data_key, train_settings)
+        train_key = key_of("finetune-train", key, fingerprint(ref.path), data_key, train_settings)
         prepare_train_dir(train_dir, train_key)
         advance = task(f"{ref.name}: fine-tune", fc.doses[-1])
         trained = record_training(train_dir, fc.doses, train_doses(ref.path, rows, fc, train_dir, advance))

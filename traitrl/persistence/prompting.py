@@ -166,9 +166,12 @@ def compare_models(reference: str, model: str, ref_items: dict[str, ItemScores],
     return SelectivePersistence(reference=reference, model=model, drop_difference=drops, gain_difference=gains)
 
 
-def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress) -> PromptingSummary:
+def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress,
+                  key: str = "") -> PromptingSummary:
     """Evaluate every model under the five conditions (cached per condition), write the per-item
-    results files and `prompting.json` into `out`, and return the summary."""
+    results files and `prompting.json` into `out`, and return the summary. `key` (the stage's
+    derived key: config, code and models) salts each condition's cache key, so a code change
+    never reuses a stale condition file."""
     t0 = time.perf_counter()
     pc = config.persistence.prompting
     cfg = with_items(config, pc.n_items)
@@ -187,7 +190,7 @@ def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskF
             advance = task(f"{ref.name}: {cond}", n_prompts(specs, n))
             all_results[ref.name][cond] = cached_evaluate(
                 policy, cfg, ref.name, persona, specs, condition_file(out, ref.name, cond),
-                key_of("prompting", suite_key, model_key, persona), advance)
+                key_of("prompting", key, suite_key, model_key, persona), advance)
     n_boot, seed = config.persistence.n_boot, config.persistence.seed
     summaries, per_item = {}, {}
     for ref in models:

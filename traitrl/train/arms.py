@@ -43,3 +43,7 @@ def arm_config(train: TrainConfig, arm: str | None = None) -> TrainConfig:
     preset = ARMS[name]
     assert set(preset) <= set(DATA_FIELDS), "an arm may change only the data mixture"
     return type(train).model_validate(train.model_dump() | preset | {"arm": name})
+
+CONTROL_ARM = "baseline"
+# The comparisons of the paper: (scoreboard key, treatment arm), each against the control.
+COMPARISONS: tuple[tuple[str, str], ...] = tuple((f"{a}_vs_{CONTROL_ARM}", a) for a in PAPER_ARMS if a != CONTROL_ARM)

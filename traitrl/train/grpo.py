@@ -37,6 +37,7 @@ from traitrl.config import Config, PolicyConfig, TrainConfig
 from traitrl.errors import UserError
 from traitrl.scenarios.record import Scenario
 from traitrl.train.arms import arm_config
+from traitrl.train.record import TrainRecord, read_train_record
 
 TRAIN_VERSION = "train-1"  # bump when code changes what a run produces
 RUN_FILE, RESULT_FILE, MIX_FILE = "run.json", "train.json", "mix.json"
@@ -189,14 +190,22 @@ def _check_owner(out: Path) -> None:
         raise UserError(f"{out}: exists and is not a traitrl training run (no {RUN_FILE}); refusing to overwrite it")
 
 
-def _prepare_out(out: Path, key: str) -> dict[str, Any] | None:
+def _prepare_out(out: Path, key: str) -> TrainRecord | None:
     """The finished result when this exact run is done; a run with other inputs is refused."""
     run = _read_json(out / RUN_FILE)
     if run is not None and run.get("key") != key:
-        raise UserError(f"{out}: holds a training run with other settings (key {run.get('key')}, now {key}); "
+        raise UserError(f"{out}: holds a training run with other settings or code (key {run.get('key')}, now {key}); "
                         "use another --out or delete the folder")
-    done = _read_json(out / RESULT_FILE)
-    return done if done is not None and done.get("key") == key else None
+    done = read_train_record(out / RESULT_FILE)
+    return done if done is not None and done.key == key else None
+
+
+def clear_stale_run(out: Path, key: str) -> None:
+    """Remove a training run folder made with another key (a pipeline's own arm folder whose
+    inputs or code changed); a folder that is not a training run is left alone."""
+    run = _read_json(out / RUN_FILE)
+    if run is not None and run.get("key") != key:
+        shutil.rmtree(out)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -208,8 +217,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, arm: str | None = None,
           scenarios_dir: str | os.PathLike[str] | None = None, show_progress: bool = True,
-          callbacks: list | None = None) -> dict[str, Any]:
-    """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record."""
+          callbacks: list | None = None, key: str | None = None) -> TrainRecord:
+    """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record.
+
+    `key` identifies the run (the arm stage's derived key); without one it is derived here from
+    the same inputs, so a folder is resumed only by a run with identical inputs and code."""
 
     init, out = Path(init_dir), Path(out_dir)
     if not (init / "config.json").is_file():
@@ -228,7 +240,7 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
         _check_owner(out)
         out.mkdir(parents=True, exist_ok=True)
         train_rows, dev_rows, data = load_splits(config, out, Path(scenarios_dir) if scenarios_dir else None)
-        key = run_key(config, tc, init, data)
+        key = key or run_key(config, tc, init, data)
         done = _prepare_out(out, key)
         if done is None and state.is_main_process:
             write_text(out / "config.yaml", config.to_yaml())
@@ -259,8 +271,8 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, train_rows: list[Scenario],
-           dev_rows: list[Scenario], show_progress: bool, callbacks: list | None, state) -> dict[str, Any]:
-    from traitrl.commands.common import MODEL_CONFIG
+           dev_rows: list[Scenario], show_progress: bool, callbacks: list | None, state) -> TrainRecord:
+    from traitrl.config import MODEL_CONFIG
     from traitrl.models.organism import quiet_transformers
     from traitrl.train.mix import build_mix
 
@@ -283,9 +295,11 @@ def _train(config: Config, tc: TrainConfig, init: Path, out: Path, key: str, tra
     if state.is_main_process:
         result = _result(key, tc, init, model_dir, mix.stats, trainer, router, log, time.perf_counter() - t0,
                          resumed_from=resume, num_processes=state.num_processes)
-        write_json(out / RESULT_FILE, result)
+        write_json(out / RESULT_FILE, result.model_dump(mode="json"))
     state.wait_for_everyone()
-    return result if state.is_main_process else _read_json(out / RESULT_FILE) or {}
+    if state.is_main_process:
+        return result
+    return read_train_record(out / RESULT_FILE)
 
 
 def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, dev_rows: list[Scenario],
@@ -374,7 +388,7 @@ def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_con
 
 
 def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from,
-            num_processes: int = 1) -> dict[str, Any]:
+            num_processes: int = 1) -> TrainRecord:
     rows = log.rows()
     ckpts = [r for r in rows if r.get("type") == "checkpoint"]
     train_rows = [r for r in rows if r.get("type") == "train"]
@@ -385,10 +399,10 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         return sum(vals) / len(vals) if vals else None
 
     stats = router.stats
-    return {
-        "schema_version": 1,
+    return TrainRecord.model_validate({
         "key": key,
         "arm": tc.arm,
+        "seed": tc.seed,
         "init": str(init),
         "model": str(model_dir),
         "optimizer_steps": trainer.state.global_step,
@@ -416,4 +430,4 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
                  if k in ("learning_rate", "per_device_train_batch_size", "num_generations", "max_completion_length",
                           "temperature", "beta", "max_steps", "seed", "loss_type", "scale_rewards", "use_vllm",
                           "activation_checkpointing")},
-    }
+    })

@@ -1,0 +1,77 @@
+"""The stage cache of a run folder: one marker per completed stage, keyed by a derived key.
+
+A stage's key is derived from what the stage declares it depends on (see `stage.py`): its name
+and version, the source code of the packages it runs, the config sections it reads, the keys of
+the upstream results it consumes and its own parameters. Nothing builds a key by hand.
+
+A marker (`stages/LABEL.json`) is written atomically *after* the stage's outputs, so a run
+killed at any point — even with `kill -9` — either finds a complete stage with a matching key and
+skips it, or redoes it from scratch. Rerunning the same command therefore resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from traitrl.atomic import write_json
+from traitrl.fingerprint import digest, file_fingerprint, folder_fingerprint
+
+__all__ = ["StageCache", "code_fingerprint", "digest", "file_fingerprint", "folder_fingerprint"]
+
+
+@cache
+def code_fingerprint(package: str) -> str:
+    """A hash of the source files of a module or package: a stage that runs this code gets a new
+    key whenever the code changes, with no version string to remember to bump."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"{package}: no such module")
+    origin = Path(spec.origin)
+    files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(origin.parent).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class StageCache:
+    """Markers of completed stages in `RUN/stages/`, and the seconds each stage took."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir) / "stages"
+        self.timings: dict[str, float] = {}
+        self.ran: list[str] = []
+
+    def _marker(self, label: str) -> Path:
+        return self.dir / f"{label}.json"
+
+    def lookup(self, label: str, key: str) -> dict | None:
+        path = self._marker(label)
+        if not path.is_file():
+            return None
+        try:
+            marker = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return marker if isinstance(marker, dict) and marker.get("key") == key else None
+
+    def run(self, label: str, key: str, fn: Callable[[], dict]) -> dict:
+        """The stage's outputs, computed only if no complete stage with this key exists."""
+        marker = self.lookup(label, key)
+        if marker is not None:
+            self.timings[label] = marker["seconds"]
+            return marker["outputs"]
+        t0 = time.perf_counter()
+        outputs = fn()
+        seconds = round(time.perf_counter() - t0, 2)
+        write_json(self._marker(label), {"name": label, "key": key, "seconds": seconds, "outputs": outputs})
+        self.timings[label] = seconds
+        self.ran.append(label)
+        return outputs

@@ -1,0 +1,34 @@
+"""Content hashes: the one helper behind every cache key, and cheap fingerprints of files and
+model folders (so an input made elsewhere can still key a stage)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+
+def digest(*parts: Any) -> str:
+    """A short content hash of JSON-serialisable parts."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def file_fingerprint(*paths: Path) -> str:
+    """The content hash of files (scenario files a user gives, for instance)."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def folder_fingerprint(model_dir: Path) -> str:
+    """Identifies a model folder's weights cheaply: its config plus each weight file's name, size
+    and modification time (hashing gigabytes of real-model weights on every run would be slow)."""
+    h = hashlib.sha256((model_dir / "config.json").read_bytes())
+    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
