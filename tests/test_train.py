@@ -249,14 +249,14 @@ def test_grpo_moves_parameters_and_logs_metrics(organism, data, trait_run):
     assert any(r.get("reward_by/kind/capability") is not None for r in train_rows)
     assert any(r["grad_norm"] > 0 for r in train_rows)
     ckpts = [r for r in rows if r["type"] == "checkpoint"]
-    assert [r["step"] for r in ckpts] == [0, 2, 4] == result["curve"]["steps"]
+    assert [r["step"] for r in ckpts] == [0, 2, 4] == result.curve.steps
     assert all(r["dev_n"]["trait"] == 12 and "dev_trait_score" in r for r in ckpts)
-    assert result["optimizer_steps"] == 4 and result["completions"] == 64
+    assert result.optimizer_steps == 4 and result.completions == 64
     # fixed-length rollouts: every batch decoded max_completion_length tokens, replies still end early
-    assert widths == [32] * 4 and result["generated_tokens"] == 4 * 16 * 32
-    assert 0 < result["completion_tokens"] < result["generated_tokens"]
-    assert result["curve"]["generated_tokens"] == [0, 2 * 16 * 32, 4 * 16 * 32]
-    assert result["mix"]["trait_rows"] == 4  # 16 prompts x 0.25
+    assert widths == [32] * 4 and result.generated_tokens == 4 * 16 * 32
+    assert 0 < result.completion_tokens < result.generated_tokens
+    assert result.curve.generated_tokens == [0, 2 * 16 * 32, 4 * 16 * 32]
+    assert result.mix.trait_rows == 4  # 16 prompts x 0.25
     assert (out / "checkpoints" / "checkpoint-4" / "trainer_state.json").is_file()
     model, tok = load_model(out / "model")  # a plain HF folder, still stopping at the end token
     eos = model.generation_config.eos_token_id
@@ -272,11 +272,11 @@ def test_arms_are_compute_matched(organism, data, trait_run, tmp_path):
 
     _, trait, _ = trait_run
     base = train(config(), organism, tmp_path / "baseline", arm="baseline", scenarios_dir=data, show_progress=False)
-    assert base["mix"]["trait_rows"] == 0 and base["optimizer_steps"] == trait["optimizer_steps"]
-    assert base["completions"] == trait["completions"]
-    assert base["grpo"] == trait["grpo"]
-    ratio = base["generated_tokens"] / trait["generated_tokens"]
-    assert abs(ratio - 1) <= 0.05, (base["generated_tokens"], trait["generated_tokens"])
+    assert base.mix.trait_rows == 0 and base.optimizer_steps == trait.optimizer_steps
+    assert base.completions == trait.completions
+    assert base.grpo == trait.grpo
+    ratio = base.generated_tokens / trait.generated_tokens
+    assert abs(ratio - 1) <= 0.05, (base.generated_tokens, trait.generated_tokens)
 
 
 class _Crash(Exception):
@@ -300,11 +300,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(organism, data, trait_run
         train(config(), organism, out, arm="trait", scenarios_dir=data, show_progress=False, callbacks=[CrashAfter()])
     assert not (out / "train.json").exists() and (out / "checkpoints" / "checkpoint-2").is_dir()
     result = train(config(), organism, out, arm="trait", scenarios_dir=data, show_progress=False)
-    assert result["resumed_from"].endswith("checkpoint-2") and result["optimizer_steps"] == 4
+    assert result.resumed_from.endswith("checkpoint-2") and result.optimizer_steps == 4
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["type"] == "train"] == [1, 2, 3, 4]  # step 3 not logged twice
     ref_out, ref, _ = trait_run
-    assert result["generated_tokens"] == ref["generated_tokens"]  # counters carried in the checkpoint
+    assert result.generated_tokens == ref.generated_tokens  # counters carried in the checkpoint
     a, b = _weights(ref_out / "model"), _weights(out / "model")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "resumed run differs from an uninterrupted one"
     with pytest.raises(UserError, match="other settings"):
@@ -318,7 +318,7 @@ def test_lora_adapter_is_trained_and_merged(organism, data, tmp_path):
 
     result = train(config("steps=2", "lora.enabled=true", "lora.r=4"), organism, tmp_path / "lora",
                    scenarios_dir=data, show_progress=False)
-    assert result["optimizer_steps"] == 2
+    assert result.optimizer_steps == 2
     assert not (tmp_path / "lora" / "model" / "adapter_config.json").exists()
     model, _ = load_model(tmp_path / "lora" / "model")
     assert not any("lora" in n for n, _ in model.named_parameters())
