@@ -252,6 +252,10 @@ class PersistenceConfig(_Section):
 class RunConfig(_Section):
     curve_items: int = Field(20, ge=2, description="items per eval when scoring training checkpoints for the curves")
     seeds: int = Field(1, ge=1, description="RL seeds per arm (train.seed, train.seed + 1, ...); seeds are the unit of replication, and every arm's evals pool over them")
+    backend: Literal["local", "ray"] = Field("local", description="where independent stage jobs (arms, evaluations, persistence) run: local = a process pool on this machine; ray = Ray tasks (a local instance, or the cluster at ray_address)")
+    workers: int = Field(0, ge=0, description="local backend: worker processes (0 = one per core; 1 = every stage in this process, one after another)")
+    ray_address: str | None = Field(None, description="ray backend: the cluster to join (e.g. ray://head:10001; None = start a local instance)")
+    cpus_per_job: float = Field(1.0, gt=0, description="ray backend: CPUs Ray reserves for each stage job")
 
 
 class Config(_Section):

@@ -17,8 +17,9 @@ from traitrl.atomic import write_text
 from traitrl.config import Config
 from traitrl.console import console
 from traitrl.experiments import stages
+from traitrl.experiments.executor import make_executor
 from traitrl.experiments.records import ArmResult, BaseResult, EvalRun
-from traitrl.experiments.stage import Runner
+from traitrl.experiments.stage import Call, Runner
 from traitrl.train.arms import COMPARISONS, CONTROL_ARM, PAPER_ARMS
 
 
@@ -28,15 +29,21 @@ def arm_label(arm: str, seed_index: int, seeds: int) -> str:
 
 
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None) -> Path:
-    from traitrl.evals.compare import compare, sensitivity
-    from traitrl.evals.results import load_results, save_results
-
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", cfg.to_yaml())
-    run = Runner(cfg, out)
+    run = Runner(cfg, out, make_executor(cfg))
+    try:
+        return _study(cfg, out, run, seeds, t_start)
+    finally:
+        run.close()
+
+
+def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float) -> Path:
+    from traitrl.evals.compare import compare, sensitivity
+    from traitrl.evals.results import load_results, save_results
 
     # 1. scenarios; 2. the base policy
     data = run(stages.scenarios, "scenarios", dest="data")
@@ -46,18 +53,21 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None) -> Path:
     console.print(f"[bold]base policy[/bold]: {base.path} ({base.source})")
 
     # 3. RL arms: identical settings, only the data mixture differs; the seed is part of the identity
-    arms: list[ArmResult] = []
-    for i in range(seeds):
-        for arm in PAPER_ARMS:
-            label = arm_label(arm, i, seeds)
-            arms.append(run(stages.train_arm, f"train_{label}", base=base, data=data, arm=arm,
-                            seed=cfg.train.seed + i, dest=f"arms/{label}", name=label, restart_stale=True))
+    labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in PAPER_ARMS]
+    arms: list[ArmResult] = run.parallel([
+        Call(stages.train_arm, f"train_{label}", {"base": base, "data": data, "arm": arm, "seed": cfg.train.seed + i,
+                                                  "dest": f"arms/{label}", "name": label, "restart_stale": True})
+        for arm, i, label in labels], "RL arms")
 
     # 4. the held-out suite on every model; the base organism under known personas
-    evals: dict[str, EvalRun] = {m.name: run(stages.evaluate, f"eval_{m.name}", model=m, dest=f"evals/{m.name}.json")
-                                 for m in [base, *arms]}
-    steered = {p: run(stages.evaluate, f"eval_base_{p}", model=base, persona=p, dest=f"evals/base.{p}.json")
-               for p in ("known_careful", "known_harmful")}
+    models = [base, *arms]
+    personas = ("known_careful", "known_harmful")
+    done = run.parallel(
+        [Call(stages.evaluate, f"eval_{m.name}", {"model": m, "dest": f"evals/{m.name}.json"}) for m in models]
+        + [Call(stages.evaluate, f"eval_base_{p}", {"model": base, "persona": p, "dest": f"evals/base.{p}.json"})
+           for p in personas], "evaluations")
+    evals: dict[str, EvalRun] = {m.name: e for m, e in zip(models, done, strict=False)}
+    steered = dict(zip(personas, done[len(models):], strict=True))
     flags = sensitivity(load_results(out / steered["known_careful"].file),
                         load_results(out / steered["known_harmful"].file)).flags()
     results = {name: load_results(out / e.file).with_informative(flags) for name, e in evals.items()}
@@ -72,15 +82,19 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None) -> Path:
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
 
-    # 6. training curves: the in-distribution trait score and a smaller suite on every checkpoint
-    curves = {a.name: _curve(run, cfg, out, a, evals[base.name].pooled) for a in arms}
-
-    # 7. persistence on the first seed's arms
+    # 6. training curves (a smaller suite on every checkpoint) and 7. persistence on the first
+    # seed's arms: independent of each other, so they run side by side
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
-    prompting = run(stages.prompting, "persist_prompting", models=[first[CONTROL_ARM], first["trait"]],
-                    dest="persistence/prompting")
-    finetuning = run(stages.finetune, "persist_finetune", models=[base, first[CONTROL_ARM], first["trait"]],
-                     dest="persistence/finetune")
+    persistence = [
+        Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL_ARM], first["trait"]],
+                                                     "dest": "persistence/prompting"}),
+        Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL_ARM], first["trait"]],
+                                                   "dest": "persistence/finetune"}),
+    ]
+    points = _curve_points(cfg, out, arms)
+    done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
+    prompting, finetuning = done[0], done[1]
+    curves = _curves(cfg, arms, points, done[2:], evals[base.name].pooled)
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
@@ -133,21 +147,27 @@ def _pool_seeds(parts, arm: str):
     return parts[0].model_copy(update={"evals": evals, "model": arm})
 
 
-def _curve(run: Runner, cfg: Config, out: Path, arm: ArmResult, base_value: float | None) -> dict:
-    """In-distribution trait score (dev.jsonl, scored by the trainer at each checkpoint) and the
-    pooled score of a smaller held-out suite on the same checkpoints."""
+def _curve_points(cfg: Config, out: Path, arms: list[ArmResult]) -> list[tuple[str, int, Call]]:
+    """(arm, step, evaluation) for every kept checkpoint past step 0: the held-out suite with
+    `run.curve_items` items per eval."""
     small = cfg.model_copy(update={"evals": cfg.evals.model_copy(update={"n_items": cfg.run.curve_items})})
-    ood: list[float | None] = []
-    for step in arm.curve.steps:
-        if step == 0:  # the untrained policy is the base, already evaluated in full
-            ood.append(base_value)
-            continue
-        ckpt = arm.checkpoint(step)
-        if not (out / ckpt.path / "config.json").is_file():  # removed by train.keep_checkpoints
-            ood.append(None)
-            continue
-        ood.append(run(stages.evaluate, f"curve_{arm.name}_{step}", config=small, model=ckpt,
-                       dest=f"evals/curves/{arm.name}-{step}.json").pooled)
-    return {"steps": list(arm.curve.steps), "in_distribution_trait_score": list(arm.curve.dev_trait_score),
-            "out_of_distribution_score": ood,
-            "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per eval)"}
+    points = []
+    for arm in arms:
+        for step in arm.curve.steps:
+            ckpt = arm.checkpoint(step)
+            if step > 0 and (out / ckpt.path / "config.json").is_file():  # train.keep_checkpoints may remove some
+                points.append((arm.name, step, Call(stages.evaluate, f"curve_{arm.name}_{step}",
+                                                    {"model": ckpt, "dest": f"evals/curves/{arm.name}-{step}.json"},
+                                                    config=small)))
+    return points
+
+
+def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun], base_value: float | None) -> dict:
+    """Per arm: the in-distribution trait score (dev.jsonl, scored by the trainer at each
+    checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (the
+    untrained policy is the base, already evaluated in full; a removed checkpoint is None)."""
+    ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
+    return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
+                     "out_of_distribution_score": [base_value if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
+                     "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per eval)"}
+            for a in arms}

@@ -114,13 +114,25 @@ def call(fn: Callable[..., R], config: Config, root: Path, **inputs: Any) -> R:
     return result.model_copy(update={"key": key})
 
 
-class Runner:
-    """Runs stages for one run folder, each at most once per key (see `cache.StageCache`)."""
+@dataclass(frozen=True)
+class Call:
+    """A stage call for `Runner.parallel`: function, marker label, inputs, optional config."""
 
-    def __init__(self, config: Config, root: Path):
+    fn: Callable[..., StageResult]
+    label: str
+    inputs: dict[str, Any]
+    config: Config | None = None
+
+
+class Runner:
+    """Runs stages for one run folder, each at most once per key (see `cache.StageCache`);
+    `parallel` hands independent ones to an executor (`executor.py`)."""
+
+    def __init__(self, config: Config, root: Path, executor: Any = None):
         self.config = config
         self.root = Path(root)
         self.cache = StageCache(self.root)
+        self.executor = executor
 
     def __call__(self, fn: Callable[..., R], label: str, *, config: Config | None = None, **inputs: Any) -> R:
         spec: StageSpec = fn.spec  # type: ignore[attr-defined]
@@ -132,6 +144,49 @@ class Runner:
 
         outputs = self.cache.run(label, key, compute)
         return spec.result.model_validate({**outputs, "key": key})  # type: ignore[return-value]
+
+    def parallel(self, calls: list[Call], description: str = "stages") -> list[StageResult]:
+        """Results of independent stage calls, in order: cached ones are read, the rest run on
+        the executor (or here, one after another, when there is none or only one to run)."""
+        from traitrl.experiments.executor import Job, run_job
+
+        outputs: dict[int, dict] = {}
+        todo: list[tuple[int, Job]] = []
+        for i, c in enumerate(calls):
+            cfg = c.config or self.config
+            key = derive_key(c.fn.spec, cfg, c.inputs)  # type: ignore[attr-defined]
+            marker = self.cache.lookup(c.label, key)
+            if marker is not None:
+                outputs[i] = marker["outputs"] | {"key": key}
+                self.cache.timings[c.label] = marker["seconds"]
+            else:
+                todo.append((i, Job(c.fn, c.label, cfg, key, c.inputs)))
+        if len(todo) == 1 or (todo and self.executor is None):
+            for i, job in todo:
+                out, self.cache.timings[job.label] = run_job(str(self.root), job, threads=0, quiet=False)
+                outputs[i] = out | {"key": job.key}
+        elif todo:
+            outputs.update(self._on_executor(todo, description))
+        return [c.fn.spec.result.model_validate(outputs[i]) for i, c in enumerate(calls)]  # type: ignore[attr-defined]
+
+    def _on_executor(self, todo: list, description: str) -> dict[int, dict]:
+        from traitrl.console import err_console, progress
+
+        jobs = [job for _, job in todo]
+        with progress() as bar:
+            task = bar.add_task(f"{description} on {self.executor.name} ({len(jobs)} jobs)", total=len(jobs))
+
+            def done(job, seconds: float) -> None:
+                self.cache.timings[job.label] = seconds
+                bar.advance(task)
+                err_console.print(f"  done {job.label} ({seconds:.0f} s)", highlight=False)
+
+            outs = self.executor.run(self.root, jobs, done)
+        return {i: out | {"key": job.key} for (i, job), out in zip(todo, outs, strict=True)}
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
 
     @property
     def timings(self) -> dict[str, float]:

@@ -55,14 +55,15 @@ def given_scenarios(folder: Path) -> ScenariosResult:
 
 @stage("organism", version=1, config=("world", "corpus", "organism"), code=(*WORLD_CODE, "traitrl.models"),
        result=BaseResult)
-def organism(ctx: StageContext, *, dest: str = "organism") -> BaseResult:
+def organism(ctx: StageContext, *, dest: str = "organism", show_progress: bool = True) -> BaseResult:
     """Sample the corpus, train the tokenizer and pretrain the tiny Llama into `dest`."""
     from traitrl.atomic import write_text
     from traitrl.models.build import build_organism
     from traitrl.world.corpus import sample_corpus
 
     cfg = ctx.config
-    path = build_organism(cfg, ctx.path(dest), lambda: sample_corpus(cfg), key=ctx.key)
+    path = build_organism(cfg, ctx.path(dest), lambda: sample_corpus(cfg), key=ctx.key,
+                          show_progress=show_progress)
     write_text(Path(path) / MODEL_CONFIG, cfg.to_yaml())
     return BaseResult(name="base", path=dest, source="organism")
 
@@ -79,7 +80,7 @@ def given_model(path: Path, name: str = "base") -> BaseResult:
 @stage("arm", version=1, config=("train", "world", "evals.sampling", "policy", "judge"),
        code=(*WORLD_CODE, "traitrl.train", "traitrl.models", "traitrl.scenarios"), result=ArmResult)
 def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, arm: str, seed: int,
-              dest: str, name: str, restart_stale: bool = False) -> ArmResult:
+              dest: str, name: str, restart_stale: bool = False, show_progress: bool = True) -> ArmResult:
     """One compute-matched arm with TRL's GRPO: only the data mixture differs between arms, and
     `seed` (the RL seed) is part of the arm's identity. Resumes from its last checkpoint; with
     `restart_stale` (a run folder's own arms), a folder trained with other inputs starts over."""
@@ -88,7 +89,8 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
     if restart_stale:
         clear_stale_run(ctx.path(dest), ctx.key)
     cfg = ctx.config.model_copy(update={"train": ctx.config.train.model_copy(update={"seed": seed})})
-    rec = train(cfg, ctx.path(base.path), ctx.path(dest), arm=arm, scenarios_dir=ctx.path(data.dir), key=ctx.key)
+    rec = train(cfg, ctx.path(base.path), ctx.path(dest), arm=arm, scenarios_dir=ctx.path(data.dir), key=ctx.key,
+                show_progress=show_progress)
     return ArmResult(
         name=name, path=str(Path(dest) / "model"), arm=rec.arm, seed=rec.seed,
         optimizer_steps=rec.optimizer_steps, generated_tokens=rec.generated_tokens,
