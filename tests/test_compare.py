@@ -112,7 +112,7 @@ def test_delta_by_hand_and_verdicts():
     assert (a.baseline, a.treatment, a.pairing, a.n_baseline) == (0.0, 1.0, "paired", 20)
     assert b.delta == -0.5 and b.verdict == "regressed" and b.ci[1] < 0
     assert (sb.improved, sb.regressed, sb.no_change, sb.n) == (1, 1, 0, 2)
-    assert sb.headline() == "improved 1 of 2 (Holm: 1 of 2), regressed 1"
+    assert sb.headline() == "improved 1 of 2 (Holm: 1, BH: 1), regressed 1 (Holm: 1, BH: 1)"
 
 
 def test_lower_is_better_flips_the_sign():

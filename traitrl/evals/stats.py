@@ -187,17 +187,39 @@ def unpaired_bootstrap_delta(
     return delta, lo, hi, _two_sided_p(boot)
 
 
+def _pvalues(pvalues: Sequence[float], alpha: float) -> np.ndarray:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be numbers in [0, 1]")
+    return p
+
+
+def benjamini_hochberg(pvalues: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Benjamini-Hochberg step-up: which hypotheses are rejected at false discovery rate `alpha`.
+
+    Sort the p-values ascending; find the largest k (from 1) with `p_(k) <= k * alpha / m` and
+    reject the k smallest, including any earlier one above its own threshold. Controls the FDR
+    for independent or positively dependent tests; rejects at least as many as Holm.
+    """
+    p = _pvalues(pvalues, alpha)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    below = np.nonzero(p[order] <= alpha * np.arange(1, m + 1) / max(m, 1))[0]
+    reject = [False] * m
+    for i in order[: below[-1] + 1 if below.size else 0]:
+        reject[int(i)] = True
+    return reject
+
+
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> list[bool]:
     """Holm's step-down procedure: which hypotheses are rejected at family-wise error `alpha`.
 
     Sort the p-values ascending; reject while `p_(k) <= alpha / (m - k)` (k from 0) and stop at
     the first that fails. Uniformly more powerful than Bonferroni, valid under any dependence.
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    p = np.asarray(pvalues, dtype=float).reshape(-1)
-    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("p-values must be numbers in [0, 1]")
+    p = _pvalues(pvalues, alpha)
     m = p.size
     reject = [False] * m
     for rank, i in enumerate(np.argsort(p, kind="stable")):
