@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from traitrl.evals.stats import (
+    benjamini_hochberg,
     bootstrap_ci,
     derive_seed,
     holm,
@@ -190,3 +191,35 @@ def test_holm_edge_cases():
         holm([0.1, float("nan")])
     with pytest.raises(ValueError):
         holm([1.2])
+
+
+# ---- Benjamini-Hochberg beside Holm ----
+
+
+def test_bh_and_holm_on_a_known_list():
+    # m = 8, BH thresholds k * 0.05 / 8 = .00625, .0125, .01875, .025, ...: 0.001 and 0.008 pass,
+    # 0.039 > .01875 and nothing later passes its own -> BH rejects 2. Holm: 0.001 <= 0.05/8,
+    # 0.008 > 0.05/7 = .00714 -> stop: Holm rejects 1.
+    p = [0.041, 0.001, 0.074, 0.039, 0.205, 0.008, 0.06, 0.042]
+    assert benjamini_hochberg(p) == [False, True, False, False, False, True, False, False]
+    assert holm(p) == [False, True, False, False, False, False, False, False]
+
+
+def test_bh_steps_up_past_p_values_above_their_own_threshold():
+    # m = 4, thresholds .0125, .025, .0375, .05: 0.02 and 0.03 fail theirs but 0.035 passes
+    # at rank 3, so all three smallest are rejected. Holm rejects none (0.02 > 0.0125).
+    p = [0.9, 0.035, 0.02, 0.03]
+    assert benjamini_hochberg(p) == [False, True, True, True]
+    assert holm(p) == [False, False, False, False]
+    # m = 5, p_k = k / 100 sits exactly on every BH threshold: all five; Holm only 0.01.
+    assert benjamini_hochberg([0.01, 0.02, 0.03, 0.04, 0.05]) == [True] * 5
+    assert holm([0.01, 0.02, 0.03, 0.04, 0.05]) == [True, False, False, False, False]
+
+
+def test_bh_edge_cases():
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.05]) == [True]
+    assert benjamini_hochberg([0.06, 0.5]) == [False, False]
+    assert benjamini_hochberg([0.2, 0.2, 0.2], alpha=0.2) == [True, True, True]
+    with pytest.raises(ValueError):
+        benjamini_hochberg([0.1, float("nan")])

@@ -6,8 +6,11 @@ cluster index per item (items built from one prompt share a cluster). Two number
 - a **two-level cluster bootstrap** CI: each resample draws the seeds of each arm with
   replacement (seeds are *unpaired*: arms trained on different data share no random effect
   through their seed number) and, within them, the clusters with replacement (paired arms
-  draw the same clusters, so an item's difficulty cancels). With one seed per arm this is a
-  cluster bootstrap over items alone, and the CI covers item variance only.
+  draw the same clusters, so an item's difficulty cancels). Seeds and clusters are crossed,
+  not nested (every seed answers every item), so this is Owen's (2007) "pigeonhole" bootstrap,
+  which errs on the wide side. With one seed per arm it is a cluster bootstrap over items
+  alone and the CI covers item variance only; with three seeds, resampling them captures about
+  2/3 of the between-seed variance (the (n - 1) / n of any n-point bootstrap).
 - a **permutation p-value** over clusters: a sign flip of each cluster's paired difference
   (exact enumeration up to `MAX_EXACT_CLUSTERS` clusters, Monte Carlo beyond), or for unpaired
   arms a relabelling of clusters between the arms. It is exact for "treatment and baseline
@@ -68,6 +71,12 @@ def _check(x: np.ndarray, clusters: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: every item needs a score in at least one seed")
 
 
+def _canonical(x: np.ndarray) -> np.ndarray:
+    """Seeds in a canonical order: they are unpaired, so the order they came in must not change
+    a single resample."""
+    return x[np.lexsort(np.nan_to_num(x, nan=-np.inf).T[::-1])]
+
+
 def _cluster_sums(x: np.ndarray, clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
     """Per seed and cluster: the sum of scored items and their number, shapes (seeds, C)."""
     scored = ~np.isnan(x)
@@ -89,8 +98,9 @@ def _weights(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 
 def _means(sums: np.ndarray, counts: np.ndarray, seed_w: np.ndarray, clus_w: np.ndarray) -> np.ndarray:
-    num = ((seed_w @ sums) * clus_w).sum(axis=1)
-    den = ((seed_w @ counts) * clus_w).sum(axis=1)
+    # sum_s sum_c seed_w[r, s] * clus_w[r, c] * sums[s, c], as one (r, C) @ (C, seeds) product
+    num = ((clus_w @ sums.T) * seed_w).sum(axis=1)
+    den = ((clus_w @ counts.T) * seed_w).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
@@ -205,7 +215,7 @@ def clustered_delta(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = _canonical(np.asarray(a, dtype=float)), _canonical(np.asarray(b, dtype=float))
     paired = clusters_b is None
     ca = np.unique(np.asarray(clusters_a), return_inverse=True)[1].reshape(-1)
     cb = ca if paired else np.unique(np.asarray(clusters_b), return_inverse=True)[1].reshape(-1)

@@ -117,7 +117,8 @@ def align(
 ) -> Aligned:
     """Paired by item_id when both arms have the same item set: items scored in at least one
     seed of each arm. Otherwise an id match is not trusted to mean the same item: unpaired,
-    over the shared ids (over all items if none are shared)."""
+    over the shared ids (over all items if none are shared). Unpaired too when no item is
+    scored in both arms; `NotComparable` only when an arm has no scored item at all."""
     for side, seeds in (("baseline", baseline), ("treatment", treatment)):
         if not any(r.items for r in seeds):
             raise NotComparable(f"the {side} file has no per-item scores for this eval")
@@ -127,14 +128,14 @@ def align(
     if set(ids_a) == set(ids_b):
         a, b = _matrix(baseline, ids_a), _matrix(treatment, ids_a)
         keep = _scored(a) & _scored(b)
-        if not keep.any():
-            raise NotComparable("no item is scored in both files")
-        dropped = int((~keep).sum())
-        note = f"{dropped} items unscored {in_every}one arm or both were dropped" if dropped else ""
-        kept = [i for i, k in zip(ids_a, keep, strict=True) if k]
-        return Aligned(a[:, keep], b[:, keep], _clusters(baseline, kept, cluster_key), None, "paired", note)
-    shared = set(ids_a) & set(ids_b)
-    if shared:
+        if keep.any():
+            dropped = int((~keep).sum())
+            note = f"{dropped} items unscored {in_every}one arm or both were dropped" if dropped else ""
+            kept = [i for i, k in zip(ids_a, keep, strict=True) if k]
+            return Aligned(a[:, keep], b[:, keep], _clusters(baseline, kept, cluster_key), None, "paired", note)
+        # No item is scored in both arms, yet each may have scored items: compare those, unpaired.
+        note = "no item is scored in both arms: unpaired over each arm's scored items"
+    elif shared := set(ids_a) & set(ids_b):
         ids_a, ids_b = [i for i in ids_a if i in shared], [i for i in ids_b if i in shared]
         note = (
             f"item sets differ ({len(set(_ids('baseline', baseline)) - shared)} only in baseline, "
@@ -142,7 +143,7 @@ def align(
             f"bootstrap over the {len(shared)} shared item ids"
         )
     else:
-        note = "no item ids in common: unpaired bootstrap over all scored items"
+        note = "no item ids in common: unpaired over all scored items"
     a, b = _matrix(baseline, ids_a), _matrix(treatment, ids_b)
     ka, kb = _scored(a), _scored(b)
     if not ka.any() or not kb.any():

@@ -285,7 +285,8 @@ def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
         colour = _COLOURS[row.verdict]
         holm, bh = row.verdict_holm or "-", row.verdict_bh or "-"
         table.add_row(
-            row.id + ("" if counted else " (uninformative)"),
+            row.id + ("" if counted else " (uninformative)")
+            + (" (personas flat)" if row.persona_sensitive is False else ""),
             row.group,
             _fmt(row.baseline),
             _fmt(row.treatment),
@@ -305,6 +306,9 @@ def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
     console.print(f"  {ci_covers_line(sb)}")
     console.print(f"  Holm and BH correct over all {sb.overall.n if sb.overall else sb.n} "
                   f"compared evals at alpha = {sb.alpha}")  # fmt: skip
+    if any(r.persona_sensitive is False for r in sb.evals):
+        console.print("  (personas flat): careful and harmful personas did not move the base "
+                      "organism here; an annotation, the eval is counted")  # fmt: skip
     if sb.uninformative:
         ids = ", ".join(r.id for r in sb.uninformative)
         console.print(f"  not counted, uninformative for this model: {ids}")
