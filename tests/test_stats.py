@@ -110,18 +110,25 @@ def test_wilson_through_bootstrap_ci():
 
 def test_paired_delta_on_a_tiny_array():
     # d = b - a = [1, 0, 0, 0]: delta 0.25; a resample of d is never negative, so lo = 0, and it
-    # is all zeros with probability (3/4)^4 = 0.3164, giving p = 2 * 0.3164 = 0.633.
+    # is all zeros with probability (3/4)^4 = 0.3164: bootstrap p = 2 * 0.3164 = 0.633. One
+    # non-zero difference has two equally extreme sign flips, so the reported p is 1.
     delta, lo, hi, p = paired_bootstrap_delta([0, 0, 1, 1], [1, 0, 1, 1], n_boot=20_000)
     assert delta == 0.25
     assert lo == 0.0
     assert hi in (0.5, 0.75)
-    assert p == pytest.approx(2 * 0.75**4, abs=0.02)
+    assert p == 1.0
+    # d = [1, 1, 1, 1, 1, 0]: bootstrap p = 2 * (1/6)^6 ~ 0 + 2/20001; exact sign flip 2/2**5.
+    assert paired_bootstrap_delta([0] * 6, [1] * 5 + [0], n_boot=20_000)[3] == 2 / 32
 
 
-def test_paired_constant_difference_is_zero_width():
+def test_paired_constant_difference_is_zero_width_but_not_significant_from_few_items():
+    # Three items each +1: zero-width CI; the bootstrap alone would claim 2 / 1000, the exact
+    # sign flip gives 2 / 2**3 = 0.25 (only all-plus and all-minus reach |3|).
     delta, lo, hi, p = paired_bootstrap_delta([0, 1, 0], [1, 2, 1], n_boot=999)
     assert (delta, lo, hi) == (1.0, 1.0, 1.0)
-    assert p == pytest.approx(2 / 1000)  # the smallest p 999 resamples can claim
+    assert p == 0.25
+    # 200 items each +1: the sign flip is Monte Carlo, (1 + 0) / 1000; the bootstrap's 2 / 1000.
+    assert paired_bootstrap_delta([0] * 200, [1] * 200, n_boot=999)[3] == pytest.approx(2 / 1000)
 
 
 def test_identical_arrays_have_no_difference():

@@ -1,7 +1,8 @@
 """Confidence intervals, paired deltas and multiple-testing correction for eval metrics.
 
 Everything is a seeded, vectorised numpy bootstrap (percentile intervals), so a number in a
-report can be recomputed exactly from the per-item scores and the seed. Scores are plain float
+report can be recomputed exactly from the per-item scores and the seed. The scoreboard's
+seed-and-cluster version is `traitrl.evals.clustered`. Scores are plain float
 arrays here: dropping unscored items and pairing items by id is the caller's job
 (`traitrl.evals.compare`).
 """
@@ -16,6 +17,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
+
+from traitrl.evals.clustered import sign_flip_p
 
 CIMethod = Literal["percentile", "wilson"]
 
@@ -143,8 +146,8 @@ def paired_bootstrap_delta(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> tuple[float, float, float, float]:
-    """Paired delta `mean(b - a)` with its percentile CI and two-sided bootstrap p-value:
-    `(delta, lo, hi, p_value)`.
+    """Paired delta `mean(b - a)` with its percentile CI and two-sided p-value (the larger of
+    the bootstrap's and the sign-flip permutation test's over items): `(delta, lo, hi, p_value)`.
 
     `a[i]` and `b[i]` must be scores of the same item (e.g. baseline and treatment); resampling
     items, not the two sides separately, removes the between-item variance from the CI. NaNs
@@ -158,11 +161,14 @@ def paired_bootstrap_delta(
         return math.nan, math.nan, math.nan, math.nan
     d = xb - xa
     delta = float(d.mean())
+    # The bootstrap alone gives a constant difference p = 2 / (n_boot + 1) however few the
+    # items; the sign-flip test over items does not (one item: p = 1). Report the larger.
+    p_flip, _ = sign_flip_p(d, n_boot, np.random.default_rng([seed, 1]))
     if np.all(d == d[0]):
-        return delta, delta, delta, _constant_p(delta, n_boot)
+        return delta, delta, delta, max(_constant_p(delta, n_boot), p_flip)
     boot = resample_means(d, n_boot, np.random.default_rng(seed))
     lo, hi = _percentiles(boot, alpha)
-    return delta, lo, hi, _two_sided_p(boot)
+    return delta, lo, hi, max(_two_sided_p(boot), p_flip)
 
 
 def unpaired_bootstrap_delta(
