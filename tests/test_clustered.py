@@ -90,6 +90,8 @@ def test_unscored_cells_drop_out_of_the_means():
     est = clustered_delta(a, b, np.array([0, 1]), n_boot=500)
     assert est.delta == pytest.approx(1 - 1 / 3)
     assert est.ci_covers == "seeds+items"
+    # unequal seed counts are fine (seeds are unpaired); one seed on a side covers items only
+    assert clustered_delta(a, b[:1], np.array([0, 1]), n_boot=500).ci_covers == "items"
 
 
 def test_seed_order_does_not_matter_and_the_seed_does():

@@ -7,11 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from traitrl.evals.compare import compare, item_cluster_key, prompt_cluster_key
 from traitrl.evals.pairing import strip_greeting
 from traitrl.evals.results import EvalResult, EvalResults, ItemRecord, load_results, save_results
+from traitrl.evals.scoreboard import render_scoreboard
 
 
 def make_eval(
@@ -104,6 +106,9 @@ def test_holm_and_bh_counts_by_hand():
     assert (sb.holm.improved, sb.holm.regressed) == (2, 1)
     assert (sb.bh.improved, sb.bh.regressed) == (3, 1)
     assert sb.headline() == "improved 3 of 6 (Holm: 2, BH: 3), regressed 1 (Holm: 1, BH: 1)"
+    console = Console(record=True, width=300)
+    render_scoreboard(sb, console)
+    assert "regressions: k8 (-0.500, p = 0.0078, Holm: regressed, BH: regressed)" in console.export_text()
 
 
 # ---- seeds as the unit ----

@@ -303,6 +303,11 @@ def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
         console.print("  evals are not tagged by their relation to RL: one group, all evals")
     for name, c in [("health", sb.health), ("non-health", sb.non_health)]:
         console.print(f"  {name}: {_sentence(c, None)}")
+    regressed = [r for r in sb.evals if "regressed" in (r.verdict, r.verdict_holm, r.verdict_bh)]
+    if regressed:
+        console.print("  regressions: " + ", ".join(
+            f"{r.id} ({r.delta:+.3f}, p = {r.p_value:.4f}, Holm: {r.verdict_holm}, BH: {r.verdict_bh})"
+            for r in regressed))  # fmt: skip
     console.print(f"  {ci_covers_line(sb)}")
     console.print(f"  Holm and BH correct over all {sb.overall.n if sb.overall else sb.n} "
                   f"compared evals at alpha = {sb.alpha}")  # fmt: skip
