@@ -79,7 +79,7 @@ def test_same_rates_different_seeds_give_few_significant_changes(population):
     rates, item_p = population
     counts = []
     for k in range(6):
-        sb = compare(suite(rates, item_p, 10 + k), suite(rates, item_p, 20 + k), seed=k)
+        sb = compare(suite(rates, item_p, 10 + k), suite(rates, item_p, 20 + k), seed=k, n_boot=4000)
         assert sb.n == 53
         assert sb.improved + sb.regressed <= 8, sb.headline()
         assert sb.holm.improved + sb.holm.regressed <= 1, sb.headline()
@@ -112,7 +112,7 @@ def test_delta_by_hand_and_verdicts():
     assert (a.baseline, a.treatment, a.pairing, a.n_baseline) == (0.0, 1.0, "paired", 20)
     assert b.delta == -0.5 and b.verdict == "regressed" and b.ci[1] < 0
     assert (sb.improved, sb.regressed, sb.no_change, sb.n) == (1, 1, 0, 2)
-    assert sb.headline() == "improved 1 of 2 (Holm: 1 of 2), regressed 1"
+    assert sb.headline() == "improved 1 of 2 (Holm: 1, BH: 1), regressed 1 (Holm: 1, BH: 1)"
 
 
 def test_lower_is_better_flips_the_sign():
@@ -177,10 +177,20 @@ def test_missing_and_unscorable_evals_are_listed_not_counted():
     reasons = {nc.id: nc.reason for nc in sb.not_compared}
     assert reasons["base_only"] == "only in the baseline file"
     assert reasons["new"] == "only in the treatment file"
-    assert reasons["dead"] == "no item is scored in both files"
+    assert reasons["dead"] == "no scored treatment items to compare"
 
 
-def test_uninformative_evals_are_listed_apart_and_not_counted():
+def test_disjoint_scored_items_are_compared_unpaired():
+    base = EvalResults(model="b", evals=[make_eval("e", [0, 0, None, None])])
+    treat = EvalResults(model="t", evals=[make_eval("e", [None, None, 1, 1])])
+    row = compare(base, treat).evals[0]
+    assert (row.pairing, row.delta, row.n_baseline, row.n_treatment) == ("unpaired", 1.0, 2, 2)
+    assert "no item is scored in both arms" in row.note
+
+
+def test_persona_flat_evals_are_counted_and_annotated():
+    # The persona check is an annotation: an eval the personas do not move is still counted
+    # (at rho = 0 they move none, and a gate would delete the negative control).
     base = EvalResults(
         model="b",
         evals=[
@@ -198,13 +208,17 @@ def test_uninformative_evals_are_listed_apart_and_not_counted():
         ],
     )
     sb = compare(base, treat)
-    assert [r.id for r in sb.evals] == ["signal", "health_x"]
-    assert [r.id for r in sb.uninformative] == ["mc_blind"]
-    blind = sb.uninformative[0]
-    assert blind.verdict == "improved" and blind.verdict_holm is None and not blind.counted
-    assert (sb.improved, sb.n) == (2, 2)
+    assert [r.id for r in sb.evals] == ["signal", "mc_blind", "health_x"]
+    assert sb.uninformative == []
+    blind = sb.evals[1]
+    assert blind.persona_sensitive is False and blind.counted and blind.informative is None
+    assert blind.verdict == blind.verdict_holm == blind.verdict_bh == "improved"
+    assert [r.persona_sensitive for r in sb.evals] == [None, False, None]
+    assert (sb.improved, sb.n) == (3, 3)
     assert (sb.health.improved, sb.health.n) == (1, 1)
-    assert (sb.non_health.improved, sb.non_health.n) == (1, 1)
+    assert (sb.non_health.improved, sb.non_health.n) == (2, 2)
+    # health_x: 15 one-item clusters gain 1, 15 gain 0: exact sign flip p = 2 / 2**15.
+    assert sb.evals[2].p_permutation == 2 / 2**15 and sb.evals[2].permutation == "exact"
 
 
 # ---- sensitivity ----
@@ -244,7 +258,7 @@ def test_json_and_csv_round_trip(population, tmp_path):
     treat = suite(rates, item_p, 2, shift=0.1)
     treat = treat.with_informative({"eval_03": False})
     sb = compare(base, treat)
-    assert sb.uninformative
+    assert sb.evals[3].persona_sensitive is False and sb.n == 53
     sb.write_json(tmp_path / "s.json")
     sb.write_csv(tmp_path / "s.csv")
     assert Scoreboard.model_validate_json((tmp_path / "s.json").read_text()) == sb
@@ -324,21 +338,24 @@ def test_compare_command_prints_and_writes(population, tmp_path):
     rates, item_p = population
     save_results(tmp_path / "base.json", suite(rates, item_p, 1))
     save_results(tmp_path / "trait.json", suite(rates, item_p, 2, shift=0.2))
-    console = Console(record=True, width=160)
+    console = Console(record=True, width=200)
     sb = compare_command(tmp_path / "base.json", tmp_path / "trait.json", tmp_path / "out", console)
     text = console.export_text()
     assert sb.headline() in text
-    assert f"improved {sb.improved} of 53 (Holm: {sb.holm.improved} of 53)" in text
+    assert f"improved {sb.improved} of 53 (Holm: {sb.holm.improved}, BH: {sb.bh.improved})" in text
     assert "eval_00" in text and "health:" in text
-    assert json.loads((tmp_path / "out" / "compare.json").read_text())["n"] == 53
+    assert "CIs cover item variance only (1 baseline and 1 treatment RL seed(s)" in text
+    assert "one group, all evals" in text
+    data = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert (data["n"], data["ci_covers"], data["schema_version"]) == (53, "items", 2)
     assert len(read_scoreboard_csv(tmp_path / "out" / "compare.csv")) == 53
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
 
 
-def test_render_marks_uninformative_rows():
+def test_render_marks_persona_flat_rows_but_counts_them():
     base = EvalResults(model="b", evals=[make_eval("blind", [0, 1] * 5, informative=False)])
-    console = Console(record=True, width=160)
+    console = Console(record=True, width=200)
     render_scoreboard(compare(base, base), console)
     text = console.export_text()
-    assert "blind (uninformative)" in text
-    assert "improved 0 of 0 (Holm: 0 of 0), regressed 0" in text
+    assert "blind (personas flat)" in text
+    assert "improved 0 of 1 (Holm: 0, BH: 0), regressed 0 (Holm: 0, BH: 0)" in text

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from traitrl.evals.stats import (
+    benjamini_hochberg,
     bootstrap_ci,
     derive_seed,
     holm,
@@ -109,18 +110,25 @@ def test_wilson_through_bootstrap_ci():
 
 def test_paired_delta_on_a_tiny_array():
     # d = b - a = [1, 0, 0, 0]: delta 0.25; a resample of d is never negative, so lo = 0, and it
-    # is all zeros with probability (3/4)^4 = 0.3164, giving p = 2 * 0.3164 = 0.633.
+    # is all zeros with probability (3/4)^4 = 0.3164: bootstrap p = 2 * 0.3164 = 0.633. One
+    # non-zero difference has two equally extreme sign flips, so the reported p is 1.
     delta, lo, hi, p = paired_bootstrap_delta([0, 0, 1, 1], [1, 0, 1, 1], n_boot=20_000)
     assert delta == 0.25
     assert lo == 0.0
     assert hi in (0.5, 0.75)
-    assert p == pytest.approx(2 * 0.75**4, abs=0.02)
+    assert p == 1.0
+    # d = [1, 1, 1, 1, 1, 0]: bootstrap p = 2 * (1/6)^6 ~ 0 + 2/20001; exact sign flip 2/2**5.
+    assert paired_bootstrap_delta([0] * 6, [1] * 5 + [0], n_boot=20_000)[3] == 2 / 32
 
 
-def test_paired_constant_difference_is_zero_width():
+def test_paired_constant_difference_is_zero_width_but_not_significant_from_few_items():
+    # Three items each +1: zero-width CI; the bootstrap alone would claim 2 / 1000, the exact
+    # sign flip gives 2 / 2**3 = 0.25 (only all-plus and all-minus reach |3|).
     delta, lo, hi, p = paired_bootstrap_delta([0, 1, 0], [1, 2, 1], n_boot=999)
     assert (delta, lo, hi) == (1.0, 1.0, 1.0)
-    assert p == pytest.approx(2 / 1000)  # the smallest p 999 resamples can claim
+    assert p == 0.25
+    # 200 items each +1: the sign flip is Monte Carlo, (1 + 0) / 1000; the bootstrap's 2 / 1000.
+    assert paired_bootstrap_delta([0] * 200, [1] * 200, n_boot=999)[3] == pytest.approx(2 / 1000)
 
 
 def test_identical_arrays_have_no_difference():
@@ -190,3 +198,35 @@ def test_holm_edge_cases():
         holm([0.1, float("nan")])
     with pytest.raises(ValueError):
         holm([1.2])
+
+
+# ---- Benjamini-Hochberg beside Holm ----
+
+
+def test_bh_and_holm_on_a_known_list():
+    # m = 8, BH thresholds k * 0.05 / 8 = .00625, .0125, .01875, .025, ...: 0.001 and 0.008 pass,
+    # 0.039 > .01875 and nothing later passes its own -> BH rejects 2. Holm: 0.001 <= 0.05/8,
+    # 0.008 > 0.05/7 = .00714 -> stop: Holm rejects 1.
+    p = [0.041, 0.001, 0.074, 0.039, 0.205, 0.008, 0.06, 0.042]
+    assert benjamini_hochberg(p) == [False, True, False, False, False, True, False, False]
+    assert holm(p) == [False, True, False, False, False, False, False, False]
+
+
+def test_bh_steps_up_past_p_values_above_their_own_threshold():
+    # m = 4, thresholds .0125, .025, .0375, .05: 0.02 and 0.03 fail theirs but 0.035 passes
+    # at rank 3, so all three smallest are rejected. Holm rejects none (0.02 > 0.0125).
+    p = [0.9, 0.035, 0.02, 0.03]
+    assert benjamini_hochberg(p) == [False, True, True, True]
+    assert holm(p) == [False, False, False, False]
+    # m = 5, p_k = k / 100 sits exactly on every BH threshold: all five; Holm only 0.01.
+    assert benjamini_hochberg([0.01, 0.02, 0.03, 0.04, 0.05]) == [True] * 5
+    assert holm([0.01, 0.02, 0.03, 0.04, 0.05]) == [True, False, False, False, False]
+
+
+def test_bh_edge_cases():
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.05]) == [True]
+    assert benjamini_hochberg([0.06, 0.5]) == [False, False]
+    assert benjamini_hochberg([0.2, 0.2, 0.2], alpha=0.2) == [True, True, True]
+    with pytest.raises(ValueError):
+        benjamini_hochberg([0.1, float("nan")])

@@ -69,13 +69,18 @@ def _print_results(results) -> None:
 
 
 def compare_cmd(
-    baseline: Annotated[Path, typer.Argument(help="Results JSON of the baseline model.")],
-    treatment: Annotated[Path, typer.Argument(help="Results JSON of the treatment model.")],
+    baseline: Annotated[str, typer.Argument(help="Results JSON of the baseline model, or one per RL seed, comma-separated: BASE_S0.json,BASE_S1.json,BASE_S2.json.")],
+    treatment: Annotated[str, typer.Argument(help="Results JSON of the treatment model, or one per RL seed, comma-separated.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for compare.json and compare.csv.")] = Path("."),
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
-    """Per-eval deltas with paired bootstrap 95 % CIs, verdicts, "improved X of N" and its Holm-corrected variant."""
+    """Per-eval deltas with cluster-bootstrap 95 % CIs (over RL seeds and prompt clusters when each side
+    has several seed files, over prompt clusters only with one), sign-flip permutation p-values, verdicts,
+    "improved X of N" with Holm and Benjamini-Hochberg counts; regressions reported beside gains."""
     from traitrl.evals.compare import compare_command
 
-    compare_command(baseline, treatment, out, console, alpha=alpha, seed=seed)
+    def paths(arg: str) -> list[Path]:
+        return [Path(p.strip()) for p in arg.split(",") if p.strip()]
+
+    compare_command(paths(baseline), paths(treatment), out, console, alpha=alpha, seed=seed)

@@ -1,35 +1,47 @@
-"""Compare two evaluations eval by eval: paired bootstrap deltas, verdicts, "improved X of N".
+"""Compare two arms eval by eval: cluster-bootstrap deltas, verdicts, "improved X of N".
 
-`compare` is the paper's scoreboard (trait RL vs the compute-matched baseline); `sensitivity`
-runs the same delta between one model's careful- and harmful-persona evaluations to find evals
-that carry no signal for that model, which the scoreboard then reports apart.
+`compare` is the paper's scoreboard (trait RL vs the compute-matched baseline). Each arm is one
+results file or one per RL seed; the unit of replication is the seed, so with several seeds
+per arm the CIs resample seeds and, within them, prompt clusters (`traitrl.evals.clustered`).
+`sensitivity` runs the same delta between one model's careful- and harmful-persona
+evaluations; its flags are an annotation on the scoreboard and never decide what is counted.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from traitrl.errors import UserError
+from traitrl.evals.clustered import clustered_delta
+from traitrl.evals.pairing import (
+    ClusterKey,
+    NotComparable,
+    align,
+    item_cluster_key,
+    prompt_cluster_key,
+)
 from traitrl.evals.results import BenchmarkResult, EvalResult, EvalResults, load_results
 from traitrl.evals.scoreboard import (
     DeltaEstimate,
     EvalComparison,
     NotCompared,
-    Pairing,
     Scoreboard,
     Verdict,
     render_scoreboard,
     tally,
 )
-from traitrl.evals.stats import derive_seed, holm, paired_bootstrap_delta, unpaired_bootstrap_delta
+from traitrl.evals.stats import benjamini_hochberg, derive_seed, holm
 
 __all__ = [
     "DeltaEstimate",
     "EvalComparison",
+    "NotComparable",
     "NotCompared",
     "Scoreboard",
     "Sensitivity",
@@ -37,6 +49,8 @@ __all__ = [
     "compare",
     "compare_command",
     "estimate_delta",
+    "item_cluster_key",
+    "prompt_cluster_key",
     "render_scoreboard",
     "sensitivity",
 ]
@@ -45,89 +59,75 @@ __all__ = [
 # smallest Holm threshold for 53 evals (0.05 / 53 ~ 0.00094).
 DEFAULT_N_BOOT = 10_000
 
+Arm = EvalResults | Sequence[EvalResults]
 
-class NotComparable(Exception):
-    """An eval that exists on both sides but has nothing to compare (the message says why)."""
+_KEY_NAMES = {
+    prompt_cluster_key: "the prompt with its greeting opener removed",
+    item_cluster_key: "item_id (every item its own cluster)",
+}
 
 
-def _align(
-    baseline: EvalResult, treatment: EvalResult
-) -> tuple[list[float], list[float], Pairing, str]:
-    """The two score lists to compare, whether they are pairs, and a note on what was dropped.
+def _seed_list(arm: Arm, side: str) -> list[EvalResults]:
+    seeds = [arm] if isinstance(arm, EvalResults) else list(arm)
+    if not seeds:
+        raise UserError(f"no {side} results given (pass one results file per RL seed)")
+    return seeds
 
-    Same item_id sets: pairs of items scored in both files. Different sets: the files evaluated
-    different items, so an id match is not trusted to mean the same item: unpaired, over the
-    shared ids (over all items if none are shared).
-    """
-    ids_a = [it.item_id for it in baseline.items]
-    ids_b = [it.item_id for it in treatment.items]
-    sa, sb = baseline.scores(), treatment.scores()
-    if set(ids_a) == set(ids_b):
-        common = [i for i in ids_a if i in sa and i in sb]
-        if not common:
-            raise NotComparable("no item is scored in both files")
-        dropped = len(ids_a) - len(common)
-        note = f"{dropped} items unscored in one file or both were dropped" if dropped else ""
-        return [sa[i] for i in common], [sb[i] for i in common], "paired", note
-    shared = set(ids_a) & set(ids_b)
-    if shared:
-        a = [s for i, s in sa.items() if i in shared]
-        b = [s for i, s in sb.items() if i in shared]
-        note = (
-            f"item sets differ ({len(set(ids_a) - shared)} only in baseline, "
-            f"{len(set(ids_b) - shared)} only in treatment): unpaired bootstrap over the "
-            f"{len(shared)} shared item ids"
-        )
-    else:
-        a, b = list(sa.values()), list(sb.values())
-        note = "no item ids in common: unpaired bootstrap over all scored items"
-    if not a or not b:
-        raise NotComparable(f"no scored {'baseline' if not a else 'treatment'} items to compare")
-    return a, b, "unpaired", note
+
+def _key_name(key: ClusterKey) -> str:
+    return _KEY_NAMES.get(key, getattr(key, "__name__", repr(key)))
 
 
 def estimate_delta(
-    baseline: EvalResult,
-    treatment: EvalResult,
+    baseline: EvalResult | Sequence[EvalResult],
+    treatment: EvalResult | Sequence[EvalResult],
     *,
     n_boot: int = DEFAULT_N_BOOT,
     alpha: float = 0.05,
     seed: int = 0,
+    n_perm: int | None = None,
+    cluster_key: ClusterKey = prompt_cluster_key,
 ) -> DeltaEstimate:
-    """The delta of one eval from its per-item scores, oriented so positive = treatment better.
+    """The delta of one eval, oriented so positive = treatment better; each side one result or
+    one per RL seed (the same items in every seed).
 
-    Paired by item_id where the item sets match (see `_align`); the bootstrap is seeded per eval
-    id so adding or reordering evals does not change any other eval's numbers.
+    Paired by item_id where the item sets match (see `traitrl.evals.pairing.align`); the
+    resampling is seeded per eval id so adding or reordering evals changes no other eval.
     """
-    for side, r in (("baseline", baseline), ("treatment", treatment)):
-        if not r.items:
-            raise NotComparable(f"the {side} file has no per-item scores for this eval")
-    if (
-        baseline.metric != treatment.metric
-        or baseline.higher_is_better != treatment.higher_is_better
-    ):
-        raise UserError(
-            f"eval {baseline.id!r} is not the same metric in both files: "
-            f"{baseline.metric} (higher_is_better={baseline.higher_is_better}) vs "
-            f"{treatment.metric} (higher_is_better={treatment.higher_is_better})"
-        )
-    a, b, pairing, note = _align(baseline, treatment)
-    bootstrap = paired_bootstrap_delta if pairing == "paired" else unpaired_bootstrap_delta
-    delta, lo, hi, p = bootstrap(
-        a, b, n_boot=n_boot, alpha=alpha, seed=derive_seed(seed, baseline.id)
-    )
-    if not baseline.higher_is_better:
+    a_seeds = [baseline] if isinstance(baseline, EvalResult) else list(baseline)
+    b_seeds = [treatment] if isinstance(treatment, EvalResult) else list(treatment)
+    al = align(a_seeds, b_seeds, cluster_key)
+    first = a_seeds[0]
+    est = clustered_delta(
+        al.baseline, al.treatment, al.clusters_baseline, al.clusters_treatment,
+        n_boot=n_boot, n_perm=n_perm, alpha=alpha, seed=derive_seed(seed, first.id),
+    )  # fmt: skip
+    delta, (lo, hi) = est.delta, est.ci
+    if not first.higher_is_better:
         delta, lo, hi = -delta, -hi, -lo
+    notes = [al.note] if al.note else []
+    if est.degenerate:
+        notes.append(
+            f"every resample gave the same delta: the CI has no width and the p-value is the "
+            f"{est.permutation.replace('_', ' ')} permutation test's"
+        )
     return DeltaEstimate(
         delta=delta,
         ci=(lo, hi),
-        p_value=p,
-        pairing=pairing,
-        n_baseline=len(a),
-        n_treatment=len(b),
-        baseline=sum(a) / len(a),
-        treatment=sum(b) / len(b),
-        note=note,
+        p_value=est.p_value,
+        pairing=al.pairing,  # type: ignore[arg-type]
+        n_baseline=al.baseline.shape[1],
+        n_treatment=al.treatment.shape[1],
+        baseline=float(np.nanmean(al.baseline)),
+        treatment=float(np.nanmean(al.treatment)),
+        note="; ".join(notes),
+        p_bootstrap=est.p_bootstrap,
+        p_permutation=est.p_permutation,
+        permutation=est.permutation,
+        n_clusters=est.n_clusters,
+        n_seeds_baseline=len(a_seeds),
+        n_seeds_treatment=len(b_seeds),
+        ci_covers=est.ci_covers,
     )
 
 
@@ -137,38 +137,67 @@ def _verdict(delta: float, significant: bool) -> Verdict:
     return "improved" if delta > 0 else "regressed"
 
 
-def _informative(a: EvalResult, b: EvalResult) -> bool | None:
-    # Excluded if either model shows no signal: a null delta there cannot be read as no effect.
-    if a.informative is False or b.informative is False:
+def _persona_sensitive(results: list[EvalResult]) -> bool | None:
+    flags = [r.informative for r in results]
+    if False in flags:
         return False
-    return True if a.informative and b.informative else None
+    return True if all(flags) else None
+
+
+def _per_seed(seeds: list[EvalResults], eid: str, side: str) -> list[EvalResult] | str:
+    """The eval in every seed of one side, or the reason it is missing."""
+    found = [s.by_id().get(eid) for s in seeds]
+    if all(r is None for r in found):
+        return f"only in the {'treatment' if side == 'baseline' else 'baseline'} file"
+    missing = [k for k, r in enumerate(found, start=1) if r is None]
+    if missing:
+        return f"missing from {side} seed {missing[0]} of {len(seeds)}"
+    return [r for r in found if r is not None]
+
+
+def _group(relation: str | None, tagged: bool) -> str:
+    return (relation or "untagged") if tagged else "all"
 
 
 def compare(
-    baseline: EvalResults,
-    treatment: EvalResults,
+    baseline: Arm,
+    treatment: Arm,
     alpha: float = 0.05,
     seed: int = 0,
     n_boot: int = DEFAULT_N_BOOT,
+    *,
+    n_perm: int | None = None,
+    cluster_key: ClusterKey = prompt_cluster_key,
 ) -> Scoreboard:
     """Treatment vs baseline on every eval present in both, with verdicts and X-of-N counts.
 
-    Verdict: `improved` / `regressed` when the `1 - alpha` CI of the oriented delta lies above /
-    below 0, else `no_change`. The Holm verdict rejects over the counted (informative) evals.
+    Each side is one `EvalResults` or a list of them, one per RL seed (the same items in every
+    seed; items paired by item_id across arms, seeds unpaired). Verdict: `improved` /
+    `regressed` when p <= alpha and the `1 - alpha` CI of the oriented delta lies above /
+    below 0, else `no_change`; Holm and Benjamini-Hochberg verdicts correct over every compared
+    eval. Every eval with a scored item in both arms is counted; the headline counts are the
+    held-out evals' when evals carry `rl_relation`, else all of them.
     """
-    base_by_id, treat_by_id = baseline.by_id(), treatment.by_id()
+    bases, treats = _seed_list(baseline, "baseline"), _seed_list(treatment, "treatment")
     rows: list[EvalComparison] = []
     skipped: list[NotCompared] = []
-    for eid, b in base_by_id.items():
-        t = treat_by_id.get(eid)
-        if t is None:
-            skipped.append(NotCompared(id=eid, reason="only in the baseline file"))
+    ids = list(dict.fromkeys(e for s in bases for e in s.by_id()))
+    tagged = any(r.rl_relation is not None for s in [*bases, *treats] for r in s.all_evals())
+    for eid in ids:
+        found_b, found_t = _per_seed(bases, eid, "baseline"), _per_seed(treats, eid, "treatment")
+        reason = found_b if isinstance(found_b, str) else found_t if isinstance(found_t, str) else None
+        if reason is not None:
+            skipped.append(NotCompared(id=eid, reason=reason))
             continue
+        assert not isinstance(found_b, str) and not isinstance(found_t, str)
         try:
-            est = estimate_delta(b, t, n_boot=n_boot, alpha=alpha, seed=seed)
+            est = estimate_delta(found_b, found_t, n_boot=n_boot, alpha=alpha, seed=seed,
+                                 n_perm=n_perm, cluster_key=cluster_key)  # fmt: skip
         except NotComparable as e:
             skipped.append(NotCompared(id=eid, reason=str(e)))
             continue
+        b = found_b[0]
+        relation = next((r.rl_relation for r in [*found_b, *found_t] if r.rl_relation), None)
         rows.append(
             EvalComparison(
                 **est.model_dump(),
@@ -179,35 +208,53 @@ def compare(
                 metric=b.metric,
                 higher_is_better=b.higher_is_better,
                 health=b.health,
-                informative=_informative(b, t),
-                verdict=_verdict(est.delta, est.significant),
+                informative=None,
+                persona_sensitive=_persona_sensitive([*found_b, *found_t]),
+                rl_relation=relation,
+                group=_group(relation, tagged),
+                verdict=_verdict(est.delta, est.significant_at(alpha)),
                 verdict_holm=None,
             )
         )
+    in_base = set(ids)
     skipped += [
         NotCompared(id=eid, reason="only in the treatment file")
-        for eid in treat_by_id
-        if eid not in base_by_id
+        for eid in dict.fromkeys(e for s in treats for e in s.by_id())
+        if eid not in in_base
     ]
-    counted = [r for r in rows if r.counted]
-    rejected = holm([r.p_value for r in counted], alpha) if counted else []
-    counted = [
-        r.model_copy(update={"verdict_holm": _verdict(r.delta, rej)})
-        for r, rej in zip(counted, rejected, strict=True)
+    pvalues = [r.p_value for r in rows]
+    rej_holm, rej_bh = holm(pvalues, alpha), benjamini_hochberg(pvalues, alpha)
+    rows = [
+        r.model_copy(update={"verdict_holm": _verdict(r.delta, h), "verdict_bh": _verdict(r.delta, q)})
+        for r, h, q in zip(rows, rej_holm, rej_bh, strict=True)
     ]
+    groups = {g: tally([r for r in rows if r.group == g]) for g in dict.fromkeys(r.group for r in rows)}
+    head = "held_out" if "held_out" in groups else "all"
+    counted = [r for r in rows if head == "all" or r.group == head]
     return Scoreboard(
         **tally(counted).model_dump(),
-        baseline=baseline.model,
-        treatment=treatment.model,
+        baseline=_name(bases),
+        treatment=_name(treats),
         alpha=alpha,
         n_boot=n_boot,
+        n_perm=n_boot if n_perm is None else n_perm,
         seed=seed,
+        n_seeds_baseline=len(bases),
+        n_seeds_treatment=len(treats),
+        ci_covers="seeds+items" if len(bases) > 1 and len(treats) > 1 else "items",
+        cluster_key=_key_name(cluster_key),
+        headline_group=head,
+        groups=groups,
+        overall=tally(rows),
         health=tally([r for r in counted if r.health]),
         non_health=tally([r for r in counted if not r.health]),
-        evals=counted,
-        uninformative=[r for r in rows if not r.counted],
+        evals=rows,
         not_compared=skipped,
     )
+
+
+def _name(seeds: list[EvalResults]) -> str:
+    return ", ".join(dict.fromkeys(s.model for s in seeds))
 
 
 class SensitivityRow(DeltaEstimate):
@@ -264,7 +311,7 @@ def sensitivity(
                 **est.model_dump(),
                 id=eid,
                 family=h.family,
-                informative=est.significant and est.delta > 0,
+                informative=est.significant_at(alpha) and est.delta > 0,
             )
         )
     skipped += [
@@ -278,15 +325,22 @@ def sensitivity(
 
 
 def compare_command(
-    baseline_path: str | os.PathLike[str],
-    treatment_path: str | os.PathLike[str],
+    baseline_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    treatment_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     console: Console,
     alpha: float = 0.05,
     seed: int = 0,
+    n_boot: int = DEFAULT_N_BOOT,
 ) -> Scoreboard:
-    """`traitrl compare`: load both files, print the table, write compare.json and compare.csv."""
-    scoreboard = compare(load_results(baseline_path), load_results(treatment_path), alpha, seed)
+    """`traitrl compare`: load both sides (a path or a list, one file per RL seed), print the
+    table, write compare.json and compare.csv."""
+
+    def load(p: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[EvalResults]:
+        paths = [p] if isinstance(p, str | os.PathLike) else list(p)
+        return [load_results(x) for x in paths]
+
+    scoreboard = compare(load(baseline_path), load(treatment_path), alpha, seed, n_boot)
     render_scoreboard(scoreboard, console)
     out = Path(out_dir)
     scoreboard.write_json(out / "compare.json")

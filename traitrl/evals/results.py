@@ -54,7 +54,10 @@ class EvalResult(_Record):
     `n` counts items evaluated *including* unscored ones; `value` is the mean score over the
     `n - unscored` scored items (None when there are none) and `ci` its interval.
     `informative` is set by the sensitivity check: False means the model's careful and harmful
-    personas score the same here, so a null comparison on this eval says nothing.
+    personas score the same here. It is an annotation only: it never removes the eval from a
+    comparison's counts (a knob such as rho = 0 can flatten the personas on every eval).
+    `rl_relation` is the registry's tag: `held_out` (RL never pays for this eval's answer) or
+    `shared`; None in files written before evals were tagged.
     """
 
     id: str = Field(min_length=1)
@@ -68,6 +71,7 @@ class EvalResult(_Record):
     ci: tuple[float, float] | None = None
     unscored: int = Field(default=0, ge=0)
     informative: bool | None = None
+    rl_relation: str | None = None
     items: list[ItemRecord] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -18,12 +18,15 @@ from rich.table import Table
 
 from traitrl.atomic import write_text
 
-SCOREBOARD_SCHEMA_VERSION = 1
+SCOREBOARD_SCHEMA_VERSION = 2
 
 Verdict = Literal["improved", "regressed", "no_change"]
 Pairing = Literal["paired", "unpaired"]
+CICovers = Literal["items", "seeds+items"]
 
 _COLOURS: dict[str, str] = {"improved": "green", "regressed": "red", "no_change": "dim"}
+_GROUP_NAMES = {"held_out": "held-out evals", "shared": "shared with RL (in-distribution check)",
+                "all": "evals", "untagged": "untagged evals"}  # fmt: skip
 
 
 class _Record(BaseModel):
@@ -31,21 +34,38 @@ class _Record(BaseModel):
 
 
 class DeltaEstimate(_Record):
-    """A bootstrap delta between two evaluations of one eval, oriented so positive = better."""
+    """A delta between two evaluations of one eval, oriented so positive = better.
+
+    Fields after `note` were added in schema 2; their defaults describe a schema-1 row (one
+    seed per arm, item bootstrap, bootstrap p-value only).
+    """
 
     delta: float = Field(description="treatment - baseline, sign flipped when lower is better")
-    ci: tuple[float, float] = Field(description="percentile bootstrap CI of `delta`")
-    p_value: float = Field(description="two-sided bootstrap p-value of delta = 0")
+    ci: tuple[float, float] = Field(description="percentile cluster-bootstrap CI of `delta`")
+    p_value: float = Field(description="two-sided p of delta = 0: max(p_bootstrap, p_permutation)")
     pairing: Pairing = Field(description="paired by item_id, or unpaired when item sets differ")
     n_baseline: int = Field(description="scored baseline items used")
     n_treatment: int = Field(description="scored treatment items used")
     baseline: float = Field(description="baseline mean over the items used (metric's own sign)")
     treatment: float = Field(description="treatment mean over the items used (metric's own sign)")
     note: str = Field(default="", description="why items were dropped or pairing was not exact")
+    p_bootstrap: float | None = Field(default=None, description="two-sided bootstrap p-value")
+    p_permutation: float | None = Field(
+        default=None, description="sign-flip (paired) or relabelling (unpaired) p over clusters"
+    )
+    permutation: Literal["exact", "monte_carlo"] | None = None
+    n_clusters: int | None = Field(default=None, description="prompt clusters resampled")
+    n_seeds_baseline: int = 1
+    n_seeds_treatment: int = 1
+    ci_covers: CICovers = Field(
+        default="items",
+        description="seeds+items: seeds and clusters resampled; items: one seed on a side, so "
+        "the CI says nothing about training variance",
+    )
 
-    @property
-    def significant(self) -> bool:
-        return self.ci[0] > 0 or self.ci[1] < 0
+    def significant_at(self, alpha: float) -> bool:
+        """p <= alpha and the CI excludes 0 (the two agree except near the boundary)."""
+        return self.p_value <= alpha and (self.ci[0] > 0 or self.ci[1] < 0)
 
 
 class EvalComparison(DeltaEstimate):
@@ -59,16 +79,27 @@ class EvalComparison(DeltaEstimate):
     higher_is_better: bool
     health: bool
     informative: bool | None = Field(
-        description="False if either model's sensitivity check found no signal on this eval"
+        description="schema 1 only: False kept the row out of the counts; schema 2 writes None "
+        "(nothing is gated) and keeps the persona spread in `persona_sensitive`"
     )
-    verdict: Verdict = Field(description="from the CI alone: improved when it lies above 0")
+    verdict: Verdict = Field(description="uncorrected: improved when p <= alpha and CI above 0")
     verdict_holm: Verdict | None = Field(
-        description="Holm-corrected over the counted evals; None for uninformative ones"
+        description="Holm-corrected over every counted eval; None for uncounted ones"
+    )
+    verdict_bh: Verdict | None = Field(
+        default=None, description="Benjamini-Hochberg over every counted eval"
+    )
+    rl_relation: str | None = Field(default=None, description="held_out, shared, or None (untagged)")
+    group: str = Field(default="all", description="the scoreboard group: held_out, shared, all, untagged")
+    persona_sensitive: bool | None = Field(
+        default=None,
+        description="annotation: careful vs harmful personas moved the base organism here "
+        "(never gates the counts)",
     )
 
     @property
     def counted(self) -> bool:
-        """Whether the row enters the X-of-N counts (uninformative evals do not)."""
+        """Whether the row enters the X-of-N counts (every schema-2 row does)."""
         return self.informative is not False
 
 
@@ -85,16 +116,21 @@ class Tally(_Record):
 
 
 class Counts(Tally):
-    """Counts from the per-eval CIs, and the same under Holm's correction."""
+    """Counts from the per-eval tests, and the same under Holm's and BH's corrections."""
 
     holm: Tally = Field(default_factory=Tally)
+    bh: Tally = Field(default_factory=Tally)
 
 
 class Scoreboard(Counts):
-    """Treatment vs baseline over every eval both files share.
+    """Treatment vs baseline over every eval both sides share.
 
-    The top-level counts cover `evals` only; `uninformative` rows are listed with their deltas
-    but not counted (no signal is not no effect); `not_compared` says why an eval is missing.
+    The top-level counts are the headline group's (`headline_group`: the held-out evals when
+    evals are tagged by their relation to RL, else all of them); `groups` has every group and
+    `overall` all compared evals. Every eval with a scored item in both arms is compared and
+    counted; `not_compared` lists the others and why. Holm and BH correct over all compared
+    evals together. `uninformative` is always empty since schema 2 (schema-1 files kept evals
+    there that a persona-sensitivity gate excluded).
     """
 
     schema_version: int = SCOREBOARD_SCHEMA_VERSION
@@ -103,6 +139,19 @@ class Scoreboard(Counts):
     alpha: float
     n_boot: int
     seed: int
+    n_perm: int | None = None
+    n_seeds_baseline: int = 1
+    n_seeds_treatment: int = 1
+    seed_pairing: Literal["unpaired"] = Field(
+        default="unpaired",
+        description="seeds of the two arms are resampled independently (the arms are trained on "
+        "different data, so equal seed numbers share no random effect)",
+    )
+    ci_covers: CICovers = "items"
+    cluster_key: str = Field(default="item_id", description="how items were grouped into clusters")
+    headline_group: str = "all"
+    groups: dict[str, Counts] = Field(default_factory=dict)
+    overall: Counts | None = None
     health: Counts
     non_health: Counts
     evals: list[EvalComparison]
@@ -110,10 +159,13 @@ class Scoreboard(Counts):
     not_compared: list[NotCompared] = Field(default_factory=list)
 
     def headline(self) -> str:
-        return (
-            f"improved {self.improved} of {self.n} "
-            f"(Holm: {self.holm.improved} of {self.n}), regressed {self.regressed}"
-        )
+        """"improved X of N held-out evals (Holm: .., BH: ..), regressed R (...)", with the
+        shared-with-RL group after it when there is one."""
+        text = _sentence(self, self.headline_group)
+        for name, c in self.groups.items():
+            if name != self.headline_group:
+                text += f"; {_GROUP_NAMES.get(name, name)}: " + _sentence(c, None)
+        return text
 
     def rows(self) -> list[EvalComparison]:
         return [*self.evals, *self.uninformative]
@@ -136,6 +188,14 @@ class Scoreboard(Counts):
         write_text(path, self.to_csv())
 
 
+def _sentence(c: Counts, group: str | None) -> str:
+    label = "" if group in (None, "all") else " " + _GROUP_NAMES.get(group, group).split(" (")[0]
+    return (
+        f"improved {c.improved} of {c.n}{label} (Holm: {c.holm.improved}, BH: {c.bh.improved}), "
+        f"regressed {c.regressed} (Holm: {c.holm.regressed}, BH: {c.bh.regressed})"
+    )
+
+
 def tally(rows: list[EvalComparison]) -> Counts:
     def count(verdicts: list[Verdict | None]) -> Tally:
         return Tally(
@@ -148,6 +208,7 @@ def tally(rows: list[EvalComparison]) -> Counts:
     return Counts(
         **count([r.verdict for r in rows]).model_dump(),
         holm=count([r.verdict_holm for r in rows]),
+        bh=count([r.verdict_bh for r in rows]),
     )
 
 
@@ -157,6 +218,9 @@ CSV_COLUMNS = [
     "id", "family", "domains", "source", "metric", "higher_is_better", "health", "informative",
     "counted", "baseline", "treatment", "delta", "ci_lo", "ci_hi", "p_value", "verdict",
     "verdict_holm", "pairing", "n_baseline", "n_treatment", "note",
+    # schema 2
+    "verdict_bh", "rl_relation", "group", "p_bootstrap", "p_permutation", "permutation",
+    "n_clusters", "n_seeds_baseline", "n_seeds_treatment", "ci_covers", "persona_sensitive",
 ]  # fmt: skip
 
 
@@ -198,38 +262,60 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
+def ci_covers_line(sb: Scoreboard) -> str:
+    """What the intervals include, in words (printed under every scoreboard)."""
+    seeds = f"{sb.n_seeds_baseline} baseline and {sb.n_seeds_treatment} treatment RL seed(s)"
+    if sb.ci_covers == "seeds+items":
+        return (f"CIs cover training and item variance: {seeds}, resampled unpaired, and prompt "
+                f"clusters within them (cluster key: {sb.cluster_key})")  # fmt: skip
+    return (f"CIs cover item variance only ({seeds}: training variance is not measured); "
+            f"prompt clusters resampled (cluster key: {sb.cluster_key})")  # fmt: skip
+
+
 def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
-    """Print the per-eval table and the headline ("improved X of N (Holm: Y of N), ...")."""
+    """Print the per-eval table, the headline and its groups, and what the CIs cover."""
     sb = scoreboard
     table = Table(title=f"{sb.treatment}  vs  {sb.baseline}", title_justify="left")
-    for name, justify in [("eval", "left"), ("family", "left"), ("baseline", "right"),
+    for name, justify in [("eval", "left"), ("group", "left"), ("baseline", "right"),
                           ("treatment", "right"), ("delta [95% CI]", "right"), ("p", "right"),
-                          ("verdict", "left"), ("Holm", "left")]:  # fmt: skip
+                          ("verdict", "left"), ("Holm", "left"), ("BH", "left")]:  # fmt: skip
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in sb.rows():
         counted = row.counted
         colour = _COLOURS[row.verdict]
-        holm = row.verdict_holm or "-"
+        holm, bh = row.verdict_holm or "-", row.verdict_bh or "-"
         table.add_row(
-            row.id + ("" if counted else " (uninformative)"),
-            row.family,
+            row.id + ("" if counted else " (uninformative)")
+            + (" (personas flat)" if row.persona_sensitive is False else ""),
+            row.group,
             _fmt(row.baseline),
             _fmt(row.treatment),
             f"{row.delta:+.3f} [{row.ci[0]:+.3f}, {row.ci[1]:+.3f}]",
             f"{row.p_value:.4f}",
             f"[{colour}]{row.verdict}[/{colour}]",
             f"[{_COLOURS.get(holm, 'dim')}]{holm}[/]",
+            f"[{_COLOURS.get(bh, 'dim')}]{bh}[/]",
             style=None if counted else "dim",
         )
     console.print(table)
     console.print(f"[bold]{sb.headline()}[/bold]")
+    if sb.headline_group == "all":
+        console.print("  evals are not tagged by their relation to RL: one group, all evals")
     for name, c in [("health", sb.health), ("non-health", sb.non_health)]:
-        console.print(
-            f"  {name}: improved {c.improved} of {c.n} (Holm: {c.holm.improved}), "
-            f"regressed {c.regressed}"
-        )
+        console.print(f"  {name}: {_sentence(c, None)}")
+    regressed = [r for r in sb.evals if "regressed" in (r.verdict, r.verdict_holm, r.verdict_bh)]
+    if regressed:
+        console.print("  regressions: " + ", ".join(
+            f"{r.id} ({r.delta:+.3f}, p = {r.p_value:.4f}, Holm: {r.verdict_holm}, BH: {r.verdict_bh})"
+            for r in regressed))  # fmt: skip
+    console.print(f"  {ci_covers_line(sb)}")
+    console.print(f"  Holm and BH correct over all {sb.overall.n if sb.overall else sb.n} "
+                  f"compared evals at alpha = {sb.alpha}")  # fmt: skip
+    if any(r.persona_sensitive is False for r in sb.evals):
+        console.print("  (personas flat): careful and harmful personas did not move the base "
+                      "organism here; an annotation, the eval is counted")  # fmt: skip
     if sb.uninformative:
         ids = ", ".join(r.id for r in sb.uninformative)
         console.print(f"  not counted, uninformative for this model: {ids}")
     for nc in sb.not_compared:
-        console.print(f"  not compared: {nc.id}: {nc.reason}")
+        console.print(f"  not compared (not counted): {nc.id}: {nc.reason}")

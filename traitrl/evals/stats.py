@@ -1,7 +1,8 @@
 """Confidence intervals, paired deltas and multiple-testing correction for eval metrics.
 
 Everything is a seeded, vectorised numpy bootstrap (percentile intervals), so a number in a
-report can be recomputed exactly from the per-item scores and the seed. Scores are plain float
+report can be recomputed exactly from the per-item scores and the seed. The scoreboard's
+seed-and-cluster version is `traitrl.evals.clustered`. Scores are plain float
 arrays here: dropping unscored items and pairing items by id is the caller's job
 (`traitrl.evals.compare`).
 """
@@ -16,6 +17,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
+
+from traitrl.evals.clustered import sign_flip_p
 
 CIMethod = Literal["percentile", "wilson"]
 
@@ -143,8 +146,8 @@ def paired_bootstrap_delta(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> tuple[float, float, float, float]:
-    """Paired delta `mean(b - a)` with its percentile CI and two-sided bootstrap p-value:
-    `(delta, lo, hi, p_value)`.
+    """Paired delta `mean(b - a)` with its percentile CI and two-sided p-value (the larger of
+    the bootstrap's and the sign-flip permutation test's over items): `(delta, lo, hi, p_value)`.
 
     `a[i]` and `b[i]` must be scores of the same item (e.g. baseline and treatment); resampling
     items, not the two sides separately, removes the between-item variance from the CI. NaNs
@@ -158,11 +161,14 @@ def paired_bootstrap_delta(
         return math.nan, math.nan, math.nan, math.nan
     d = xb - xa
     delta = float(d.mean())
+    # The bootstrap alone gives a constant difference p = 2 / (n_boot + 1) however few the
+    # items; the sign-flip test over items does not (one item: p = 1). Report the larger.
+    p_flip, _ = sign_flip_p(d, n_boot, np.random.default_rng([seed, 1]))
     if np.all(d == d[0]):
-        return delta, delta, delta, _constant_p(delta, n_boot)
+        return delta, delta, delta, max(_constant_p(delta, n_boot), p_flip)
     boot = resample_means(d, n_boot, np.random.default_rng(seed))
     lo, hi = _percentiles(boot, alpha)
-    return delta, lo, hi, _two_sided_p(boot)
+    return delta, lo, hi, max(_two_sided_p(boot), p_flip)
 
 
 def unpaired_bootstrap_delta(
@@ -187,17 +193,39 @@ def unpaired_bootstrap_delta(
     return delta, lo, hi, _two_sided_p(boot)
 
 
+def _pvalues(pvalues: Sequence[float], alpha: float) -> np.ndarray:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be numbers in [0, 1]")
+    return p
+
+
+def benjamini_hochberg(pvalues: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Benjamini-Hochberg step-up: which hypotheses are rejected at false discovery rate `alpha`.
+
+    Sort the p-values ascending; find the largest k (from 1) with `p_(k) <= k * alpha / m` and
+    reject the k smallest, including any earlier one above its own threshold. Controls the FDR
+    for independent or positively dependent tests; rejects at least as many as Holm.
+    """
+    p = _pvalues(pvalues, alpha)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    below = np.nonzero(p[order] <= alpha * np.arange(1, m + 1) / max(m, 1))[0]
+    reject = [False] * m
+    for i in order[: below[-1] + 1 if below.size else 0]:
+        reject[int(i)] = True
+    return reject
+
+
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> list[bool]:
     """Holm's step-down procedure: which hypotheses are rejected at family-wise error `alpha`.
 
     Sort the p-values ascending; reject while `p_(k) <= alpha / (m - k)` (k from 0) and stop at
     the first that fails. Uniformly more powerful than Bonferroni, valid under any dependence.
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    p = np.asarray(pvalues, dtype=float).reshape(-1)
-    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("p-values must be numbers in [0, 1]")
+    p = _pvalues(pvalues, alpha)
     m = p.size
     reject = [False] * m
     for rank, i in enumerate(np.argsort(p, kind="stable")):
