@@ -96,7 +96,7 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
     assert any((w0[k] != w1[k]).any() for k in w0)
     for e in res["evals"]:
         assert labels <= set(e["scores"]), e["id"]  # every seed's arm was evaluated
-    # the scoreboard pairs items within each seed and pools both seeds
+    # the scoreboard takes both seeds as replicates: items paired by id across arms, CIs over seeds and prompts
     from traitrl.evals.results import load_results
 
     def scored(label: str) -> dict[str, set[str]]:
@@ -105,8 +105,10 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
 
     base = [scored(f"baseline-s{s}") for s in (0, 1)]
     trait = [scored(f"trait-s{s}") for s in (0, 1)]
-    rows = res["scoreboard"]["trait_vs_baseline"]["evals"]
+    rows = [r for r in res["scoreboard"]["trait_vs_baseline"]["evals"] if r["pairing"] == "paired"]
     assert rows
     for row in rows:
-        both = sum(len(base[s][row["id"]] & trait[s][row["id"]]) for s in (0, 1))
-        assert row["pairing"] == "paired" and row["n_baseline"] == row["n_treatment"] == both, row["id"]
+        e = row["id"]
+        both = (base[0][e] | base[1][e]) & (trait[0][e] | trait[1][e])  # scored in some seed of each arm
+        assert row["n_baseline"] == row["n_treatment"] == len(both), e
+        assert row["n_seeds_baseline"] == row["n_seeds_treatment"] == 2 and row["ci_covers"] == "seeds+items", e
