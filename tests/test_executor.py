@@ -74,3 +74,22 @@ def test_a_failing_job_fails_the_batch_with_its_error(tmp_path):
         finally:
             run.close()
     assert not (tmp_path / "run" / "stages" / "bad.json").exists()
+
+
+def test_ray_gives_the_local_pool_results(tmp_path):
+    ray = pytest.importorskip("ray")
+    from traitrl.experiments.executor import RayExecutor
+
+    cfg = load_config(None)
+    calls = [Call(square, f"sq{n}", {"n": n}) for n in range(4)]
+    here = Runner(cfg, tmp_path / "serial").parallel(calls)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        there = Runner(cfg, tmp_path / "ray", RayExecutor(threads=0)).parallel(calls)
+        assert _values(here) == _values(there) and [r.key for r in here] == [r.key for r in there]
+        assert os.getpid() not in {r.pid for r in there}
+        with pytest.raises(ValueError, match="job 5 failed on purpose"):
+            Runner(cfg, tmp_path / "ray", RayExecutor(threads=0)).parallel(
+                [Call(square, "bad", {"n": 5, "fail": True}), Call(square, "ok", {"n": 1})])
+    finally:
+        ray.shutdown()

@@ -179,7 +179,10 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (runs/NAME).")] = Path("runs/default"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    seeds: Annotated[int | None, typer.Option(help="RL seeds per arm (default: run.seeds of the config); every arm's evals pool over them.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="RL seeds per arm (default: run.seeds of the config); the scoreboards take them as replicates.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Where independent stages run: local (a process pool, the default) or ray (run.backend).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (0 = one per core, 1 = one stage at a time; run.workers).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join with --backend ray (default: a local Ray instance).")] = None,
 ) -> None:
     """The paper end to end: scenarios -> organism -> compute-matched RL arms -> held-out suite ->
     scoreboards -> persistence -> results.json and report.html. Every stage is cached; rerun the
@@ -188,7 +191,9 @@ def run(
 
     if seeds is not None and seeds < 1:
         raise UserError("--seeds must be at least 1")
-    run_experiment(_config(config, set_), out, seeds=seeds)
+    extra = [f"run.{k}={v}" for k, v in (("backend", backend), ("workers", workers), ("ray_address", ray_address))
+             if v is not None]
+    run_experiment(_config(config, [*(set_ or []), *extra]), out, seeds=seeds)
 
 
 def main() -> None:
