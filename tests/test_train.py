@@ -172,8 +172,8 @@ def test_train_config_is_validated():
 @pytest.fixture(scope="module")
 def organism(request, tmp_path_factory):
     """Built once per machine when pytest's cache is on (the build is keyed by its config hash)."""
+    from tests.helpers.standin_corpus import toy_corpus
     from traitrl.models import build_organism
-    from traitrl.train.toy import toy_corpus
 
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("traitrl-train-organism") if cache is not None else tmp_path_factory.mktemp("org")
