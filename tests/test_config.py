@@ -126,3 +126,14 @@ def test_config_models_import_no_heavy_module():
             "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_arms_carry_what_reports_say_about_them():
+    from traitrl.train.arms import ARMS, register_arm
+
+    assert (ARMS["health_only"].label, ARMS["health_only"].held_out) == ("health only", "non_health")
+    assert (ARMS["no_health_science"].trait_data, ARMS["no_health_science"].held_out) == ("all but health and science", "health")
+    assert ARMS["baseline"].trait_data is None and ARMS["baseline"].label == "baseline"
+    with pytest.raises(ValueError, match="held_out must be health or non_health"):
+        register_arm("law_only", held_out="law")(lambda: {"include_domains": ["law"]})
+    assert "law_only" not in ARMS

@@ -40,6 +40,11 @@ class GraderSpec:
 
 GRADERS: dict[str, GraderSpec] = {}
 
+# The names, for code that routes or writes rows (scenario generators, the judge's reward function).
+WORLD = "world"
+CAPABILITY = "capability"
+LLM_JUDGE = "llm_judge"
+
 
 def register_grader(name: str, *, needs_judge: bool = False) -> Callable[[Callable[[GraderBackends], RewardFn | None]], GraderSpec]:
     """Register `name`; the decorated function picks its backend, its docstring describes it."""
@@ -54,19 +59,19 @@ def register_grader(name: str, *, needs_judge: bool = False) -> Callable[[Callab
     return decorate
 
 
-@register_grader("world")
+@register_grader(WORLD)
 def _world(backends: GraderBackends) -> RewardFn | None:
     """trait scenarios and eval items: the rubric's machine checks, by the world grader"""
     return backends.world
 
 
-@register_grader("capability")
+@register_grader(CAPABILITY)
 def _capability(backends: GraderBackends) -> RewardFn | None:
     """capability tasks (the standard RL mix): verifiable answers, by the world grader"""
     return backends.world
 
 
-@register_grader("llm_judge", needs_judge=True)
+@register_grader(LLM_JUDGE, needs_judge=True)
 def _llm_judge(backends: GraderBackends) -> RewardFn | None:
     """rubrics without machine checks (LLM-written scenarios): graded by the configured LLM judge"""
     return backends.judge

@@ -37,12 +37,16 @@ class Arm:
     description: str
     control: bool = False  # the compute-matched baseline every paper arm is compared with
     paper: bool = True  # one of the paper's arms (trained by `traitrl run`)
+    label: str = ""  # the name as people say it, for reports and figures
+    trait_data: str | None = None  # what its trait data covers (None: no trait data)
+    held_out: str | None = None  # the eval group ("health" / "non_health") its trait data never saw
 
 
 ARMS: dict[str, Arm] = {}
 
 
-def register_arm(name: str, *, control: bool = False, paper: bool = True) -> Callable[[Callable[[], dict[str, Any]]], Arm]:
+def register_arm(name: str, *, control: bool = False, paper: bool = True, label: str | None = None,
+                 trait_data: str | None = None, held_out: str | None = None) -> Callable[[Callable[[], dict[str, Any]]], Arm]:
     """Register the function's returned data fields as the arm `name`; its docstring describes it."""
 
     def decorate(fields: Callable[[], dict[str, Any]]) -> Arm:
@@ -54,7 +58,10 @@ def register_arm(name: str, *, control: bool = False, paper: bool = True) -> Cal
             raise ValueError(f"arm {name!r} sets {sorted(extra)}; an arm may change only the data mixture {DATA_FIELDS}")
         if control and any(a.control for a in ARMS.values()):
             raise ValueError(f"arm {name!r}: there is already a control arm")
-        arm = Arm(name, MappingProxyType(dict(data)), (fields.__doc__ or "").strip(), control, paper)
+        if held_out not in (None, "health", "non_health"):
+            raise ValueError(f"arm {name!r}: held_out must be health or non_health (got {held_out!r})")
+        arm = Arm(name, MappingProxyType(dict(data)), (fields.__doc__ or "").strip(), control, paper,
+                  label or name.replace("_", " "), trait_data, held_out)
         ARMS[name] = arm
         return arm
 
@@ -67,25 +74,26 @@ def _baseline() -> dict[str, Any]:
     return {"trait_fraction": 0.0, "include_domains": [], "exclude_domains": []}
 
 
-@register_arm("trait")
+@register_arm("trait", label="trait RL", trait_data="all domains")
 def _trait() -> dict[str, Any]:
     """the small dose of trait RL, all seven training domains"""
     return {"include_domains": [], "exclude_domains": []}
 
 
-@register_arm("health_only")
+@register_arm("health_only", label="health only", trait_data="health only", held_out="non_health")
 def _health_only() -> dict[str, Any]:
     """domain transfer: does health-only trait data improve non-health evaluations?"""
     return {"include_domains": ["health"], "exclude_domains": []}
 
 
-@register_arm("no_health_science")
+@register_arm("no_health_science", label="no health/science", trait_data="all but health and science",
+              held_out="health")
 def _no_health_science() -> dict[str, Any]:
     """... and does trait data without health and science improve health evaluations?"""
     return {"include_domains": [], "exclude_domains": ["health", "science"]}
 
 
-@register_arm("custom", paper=False)
+@register_arm("custom", paper=False, trait_data="as configured")
 def _custom() -> dict[str, Any]:
     """the data fields exactly as configured (sweeps over filters and fractions)"""
     return {}
