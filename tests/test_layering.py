@@ -101,3 +101,10 @@ def loaded_heavy(module: str) -> list[str]:
 ])
 def test_light_modules_load_no_heavy_dependency(module):
     assert loaded_heavy(module) == []
+
+
+def test_the_cli_starts_without_building_the_config_models():
+    """`traitrl --help` imports typer and the command modules only; configs load when a command runs."""
+    code = "import sys, traitrl.cli; print(' '.join(sorted(m for m in sys.modules if m in ('pydantic', 'traitrl.config'))))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent)
+    assert res.stdout.split() == []
