@@ -124,9 +124,6 @@ class LLMJudge:
             Grade(value, results, f"{met} of {len(results)} criteria met", None, metadata)
         )
 
-    async def grade_scenario(self, scenario: Scenario, response: str) -> Grade:
-        return await self.grade_rubric(scenario.prompt(), response, scenario.rubric)
-
     # ---- 0-100 scales ----
 
     async def grade_scale(
