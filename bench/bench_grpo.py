@@ -86,8 +86,8 @@ def one_run(model_dir: Path, cfg, dataset, reward, out: Path) -> tuple[list[floa
 
 
 def toy_organism(cfg, root: Path) -> Path:
+    from tests.helpers.standin_corpus import toy_corpus
     from traitrl.models import build_organism
-    from traitrl.train.toy import toy_corpus
 
     return build_organism(cfg, root / "org", lambda: toy_corpus(cfg), show_progress=False)
 

@@ -1,6 +1,6 @@
 """Judge throughput and cache reuse against the local fault server (no network beyond loopback).
 
-Starts `traitrl.testing.fault_server` with a fixed per-request latency (20 ms by default, so
+Starts `tests.helpers.fault_server` with a fixed per-request latency (20 ms by default, so
 concurrency matters as it does with a real endpoint), then:
 
 1. grades N 0-100 scale items (one request each) with `max_concurrency` 1 and 16, no cache,
@@ -14,11 +14,15 @@ concurrency matters as it does with a real endpoint), then:
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-from traitrl.graders.judge import JudgeConfig, LLMJudge, ScaleTask
-from traitrl.testing.fault_server import FaultServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers
+
+from tests.helpers.fault_server import FaultServer  # noqa: E402
+from traitrl.graders.judge import JudgeConfig, LLMJudge, ScaleTask  # noqa: E402
 
 
 def _config(server: FaultServer, concurrency: int, cache_dir: str | None = None) -> JudgeConfig:

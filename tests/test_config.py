@@ -73,3 +73,67 @@ def test_every_command_has_help():
 def test_config_show_resolves_overrides():
     res = run_cli("config", "show", "--config", "configs/smoke.yaml", "--set", "scenarios.per_cell=9")
     assert res.returncode == 0 and "per_cell: 9" in res.stdout
+
+
+# -- the arm registry -----------------------------------------------------------------------------
+
+def test_unknown_arm_fails_at_config_load_with_the_registered_names(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  arm: both\n")
+    with pytest.raises(UserError) as e:
+        load_config(path)
+    assert "train.arm: Value error, unknown arm 'both'; allowed: baseline, trait, health_only, no_health_science, custom" in str(e.value)
+    assert load_config(None, ["train.arm=health_only"]).train.arm == "health_only"
+
+
+def test_paper_arms_and_comparisons_come_from_the_registry():
+    from traitrl.train.arms import ARMS, COMPARISONS, CONTROL, PAPER_ARMS, arm_config
+
+    assert CONTROL == "baseline" and ARMS["baseline"].control and not ARMS["trait"].control
+    assert PAPER_ARMS == ("baseline", "trait", "health_only", "no_health_science")  # custom is no paper arm
+    assert COMPARISONS == (("trait_vs_baseline", "trait"), ("health_only_vs_baseline", "health_only"),
+                           ("no_health_science_vs_baseline", "no_health_science"))
+    train = load_config(None, ["train.trait_fraction=0.3", "train.include_domains=[law]"]).train
+    assert arm_config(train, "baseline").trait_fraction == 0.0
+    health = arm_config(train, "health_only")
+    assert (health.arm, health.trait_fraction, health.include_domains) == ("health_only", 0.3, ["health"])
+    custom = arm_config(train, "custom")
+    assert (custom.arm, custom.trait_fraction, custom.include_domains) == ("custom", 0.3, ["law"])
+    health.include_domains.append("law")  # a config's lists are its own, never the registry's
+    assert ARMS["health_only"].data["include_domains"] == ["health"]
+    with pytest.raises(UserError, match="unknown arm 'nope'; allowed: baseline, trait"):
+        arm_config(train, "nope")
+
+
+def test_register_arm_refuses_duplicates_non_data_fields_and_a_second_control():
+    from traitrl.train.arms import ARMS, register_arm
+
+    before = dict(ARMS)
+    with pytest.raises(ValueError, match="'trait' is already registered"):
+        register_arm("trait")(lambda: {})
+    with pytest.raises(ValueError, match=r"sets \['steps'\]; an arm may change only the data mixture"):
+        register_arm("longer")(lambda: {"steps": 10})
+    with pytest.raises(ValueError, match="already a control arm"):
+        register_arm("other_control", control=True)(lambda: {"trait_fraction": 0.0})
+    assert ARMS == before
+
+
+def test_config_models_import_no_heavy_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, traitrl.config; heavy = ('torch', 'transformers', 'trl', 'openai', 'peft', 'datasets'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+
+
+def test_arms_carry_what_reports_say_about_them():
+    from traitrl.train.arms import ARMS, register_arm
+
+    assert (ARMS["health_only"].label, ARMS["health_only"].held_out) == ("health only", "non_health")
+    assert (ARMS["no_health_science"].trait_data, ARMS["no_health_science"].held_out) == ("all but health and science", "health")
+    assert ARMS["baseline"].trait_data is None and ARMS["baseline"].label == "baseline"
+    with pytest.raises(ValueError, match="held_out must be health or non_health"):
+        register_arm("law_only", held_out="law")(lambda: {"include_domains": ["law"]})
+    assert "law_only" not in ARMS

@@ -607,3 +607,62 @@ def test_real_anthropic_files_import(stem: str) -> None:
     for item in bench.items:
         assert all(score_mwe(item, a) == 1.0 for a in item.matching)
         assert all(score_mwe(item, a) == 0.0 for a in item.not_matching)
+
+
+# --- the format registry and scoring through it --------------------------------------------------
+
+class _FixedPolicy:
+    """A stand-in policy: fixed replies, and log-probabilities that favour the first option."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+
+    def generate(self, conversations: list) -> list[str]:
+        return self.replies[: len(conversations)]
+
+    def option_logprobs(self, conversation: list, options: list[str]) -> list[float]:
+        return [-1.0 - i for i in range(len(options))]
+
+
+def test_each_format_declares_how_its_items_are_scored() -> None:
+    from typing import Literal
+
+    from traitrl.evals.importers import ItemBase, get_format, register_format
+
+    class OtherItem(ItemBase):
+        format: Literal["other"] = "other"
+
+    assert {n for n in format_names() if get_format(n).needs_judge} == {"healthbench", "freeform"}
+    assert get_format("anthropic-mwe").local_grade is not None
+    with pytest.raises(ValueError, match="give exactly one of local_grade and judge_task"):
+        register_format("other", item_type=OtherItem, metric="m", higher_is_better=True, description="d")(lambda s: [])
+    with pytest.raises(ValueError, match="'healthbench' is already registered"):
+        register_format("healthbench", item_type=HealthBenchItem, metric="m", higher_is_better=True,
+                        description="d", judge_task=lambda it, r: None)(lambda s: [])
+    assert set(format_names()) == {"anthropic-mwe", "healthbench", "freeform"}
+
+
+def test_run_benchmark_scores_locally_or_by_the_judge(mwe: Benchmark, freeform: Benchmark) -> None:
+    from traitrl.evals.benchmarks import run_benchmark
+
+    n = mwe.n_items
+    replies = ["(B)", "Yes", "(A)"][:n]
+    res = run_benchmark(_FixedPolicy(replies), mwe)
+    expected = [grade_mwe(it, r).value for it, r in zip(mwe.items, replies, strict=True)]
+    assert [i.score for i in res.items] == expected and None not in expected
+    first = res.items[0].grade
+    assert first["logprob_score"] == score_mwe_logprobs(mwe.items[0], first["option_logprobs"])
+
+    answers = ["fine"] * freeform.n_items
+    unjudged = run_benchmark(_FixedPolicy(answers), freeform)
+    assert [i.score for i in unjudged.items] == [None] * freeform.n_items
+    assert "need an LLM judge" in unjudged.items[0].grade["reason"]
+    seen: list = []
+
+    def judge(bench, items, responses):
+        seen.append((bench.format, len(items), responses))
+        return [{"value": 0.5}] * len(items)
+
+    judged = run_benchmark(_FixedPolicy(answers), freeform, judge=judge)
+    assert [i.score for i in judged.items] == [0.5] * freeform.n_items
+    assert seen == [("freeform", freeform.n_items, answers)]

@@ -18,12 +18,12 @@ from typing import TypeVar
 import pytest
 from pydantic import ValidationError
 
+from tests.helpers.fault_server import FaultPlan, FaultServer, body_key
 from traitrl.errors import UserError
 from traitrl.graders.judge import JudgeConfig, LLMJudge, RubricTask, ScaleTask
 from traitrl.graders.judge_prompts import parse_rubric_verdict, parse_scale_score, scale_prompt
 from traitrl.graders.llm_client import Unparseable
 from traitrl.scenarios.record import RubricItem
-from traitrl.testing.fault_server import FaultPlan, FaultServer, body_key
 
 T = TypeVar("T")
 

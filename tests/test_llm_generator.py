@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.fault_server import FaultPlan, FaultServer
 from traitrl.graders.llm_client import JudgeConfig, Unparseable
 from traitrl.scenarios.llm_generator import (
     Cell,
@@ -22,7 +23,6 @@ from traitrl.scenarios.llm_generator import (
     shingles,
 )
 from traitrl.scenarios.record import Scenario
-from traitrl.testing.fault_server import FaultPlan, FaultServer
 
 GOOD = {
     "title": "Dose pushback",

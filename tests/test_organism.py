@@ -13,12 +13,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as traitrl.models sets it
 
 import torch  # noqa: E402
 
+from tests.helpers.standin_corpus import standin_corpus  # noqa: E402
 from traitrl.config import load_config  # noqa: E402
 from traitrl.errors import UserError  # noqa: E402
 from traitrl.models import build_organism, generate, new_model, option_logprobs, read_build  # noqa: E402
 from traitrl.models.pretrain import IGNORE, pack, tokenize_records  # noqa: E402
 from traitrl.models.tokenizer import record_texts, train_tokenizer  # noqa: E402
-from traitrl.testing.standin_corpus import standin_corpus  # noqa: E402
 
 TINY = ["hidden_size=48", "num_layers=2", "num_heads=4", "intermediate_size=128", "vocab_size=400",
         "max_length=128", "steps=40", "batch_size=8", "warmup_steps=4", "learning_rate=5e-3"]

@@ -75,9 +75,8 @@ def test_model_names_and_bad_doses(tmp_path):
         model_refs([str(tmp_path)])
     with pytest.raises(UserError, match="doses must start at 0"):
         load_config(None, ["persistence.finetune.doses=[10,20]"])
-    # organism folders saved with the section's first layout still load
-    old = load_config(None, ["persistence.prompting.n_boot=500", "persistence.finetune.threads=1"])
-    assert (old.persistence.n_boot, old.persistence.threads) == (500, 1)
+    with pytest.raises(UserError, match="persistence.prompting.n_boot: unknown key"):
+        load_config(None, ["persistence.prompting.n_boot=500"])
 
 
 # -- the attack dataset ---------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def warm_up(model, tokenizer, records: list[dict], steps: int = 250, batch: int 
 
 @pytest.fixture(scope="module")
 def corpus() -> tuple[list[dict], list[str]]:
-    from traitrl.train.toy import toy_corpus
+    from tests.helpers.standin_corpus import toy_corpus
 
     records = toy_corpus(smoke())
     return records, [m["content"] for r in records for m in r["messages"]] + [q for q, _, _ in MWE]

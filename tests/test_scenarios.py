@@ -61,6 +61,7 @@ def _good_row(tmp_path):
         (lambda r: r["rubric"][0].update(points="many"), "rubric.0.points"),
         (lambda r: r["messages"].append({"role": "assistant", "content": "x"}), "last message must be the user"),
         (lambda r: r.update(schema_version=99), "schema_version"),
+        (lambda r: r.update(grader="gpt_judge"), "grader: Value error, unknown grader 'gpt_judge'; allowed: world, capability, llm_judge"),
     ],
 )
 def test_malformed_records_name_file_line_and_field(tmp_path, mutate, expected):
@@ -97,6 +98,12 @@ def test_validate_command_exit_codes(tmp_path):
     res = run_cli("scenarios", "validate", str(bad))
     assert res.returncode == 2
     assert "bad.jsonl:1:" in res.stderr and "Traceback" not in res.stderr
+    row = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])
+    bad.write_text(json.dumps(row) + "\n" + json.dumps(row | {"id": "y", "grader": "regex"}) + "\n")
+    res = run_cli("scenarios", "validate", str(bad))
+    assert res.returncode == 2
+    assert "bad.jsonl:2: grader" in res.stderr and "unknown grader 'regex'" in res.stderr
+    assert "world, capability, llm_judge" in " ".join(res.stderr.split())
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -114,3 +121,25 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         write_scenarios(target, rows())
     assert not target.exists()
     assert not list(tmp_path.glob(".out.jsonl.*")), "no temporary file left behind"
+
+
+def test_grader_registry_routes_every_name_to_its_backend():
+    from traitrl.graders.registry import GRADERS, local_graders, register_grader
+    from traitrl.train.rewards import make_router
+
+    def world(prompts, completions, **kw):
+        return [0.25] * len(completions)
+
+    def judge(prompts, completions, **kw):
+        return [0.75] * len(completions)
+
+    assert local_graders() == ("world", "capability") and GRADERS["llm_judge"].needs_judge
+    router = make_router(world, judge)
+    assert set(router.graders) == set(GRADERS)
+    out = router([[]] * 3, ["a", "b", "c"], grader=["capability", "llm_judge", "world"], trait=["arithmetic", "truthfulness", "truthfulness"])
+    assert out == [0.25, 0.75, 0.25]
+    assert set(make_router(world).graders) == {"world", "capability"}  # no judge, no llm_judge route
+    with pytest.raises(UserError, match="configure a `judge:` section to grade llm_judge rows"):
+        make_router(world).check({"llm_judge"})
+    with pytest.raises(ValueError, match="'world' is already registered"):
+        register_grader("world")(lambda b: b.world)

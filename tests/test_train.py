@@ -61,11 +61,11 @@ def test_mix_filters_domains_and_traits(scenarios):
         t = tc.model_copy(update=over)
         return [s for s in build_mix(scenarios, t, 400).rows if taxonomy.is_trait(s.trait)]
 
-    assert {s.domain for s in trait_rows(**ARMS["health_only"])} == {"health"}
-    rest = {s.domain for s in trait_rows(**ARMS["no_health_science"])}
+    assert {s.domain for s in trait_rows(**ARMS["health_only"].data)} == {"health"}
+    rest = {s.domain for s in trait_rows(**ARMS["no_health_science"].data)}
     assert rest == set(taxonomy.TRAIN_DOMAINS) - {"health", "science"}
     assert {s.trait for s in trait_rows(include_traits=["truthfulness", "corrigibility"])} == {"truthfulness", "corrigibility"}
-    assert trait_rows(**ARMS["baseline"]) == []
+    assert trait_rows(**ARMS["baseline"].data) == []
     with pytest.raises(UserError, match="no trait scenarios pass the filters"):
         build_mix(scenarios, tc.model_copy(update={"include_domains": ["health"], "exclude_domains": ["health"]}), 100)
 
@@ -172,8 +172,8 @@ def test_train_config_is_validated():
 @pytest.fixture(scope="module")
 def organism(request, tmp_path_factory):
     """Built once per machine when pytest's cache is on (the build is keyed by its config hash)."""
+    from tests.helpers.standin_corpus import toy_corpus
     from traitrl.models import build_organism
-    from traitrl.train.toy import toy_corpus
 
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("traitrl-train-organism") if cache is not None else tmp_path_factory.mktemp("org")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from traitrl import taxonomy
-from traitrl.config import Config, load_config
+from traitrl.commands.common import ConfigOpt, SetOpt, resolve_config
 from traitrl.console import console, err_console, progress
 from traitrl.errors import UserError
 
@@ -42,19 +42,11 @@ app.command("eval")(_evaluate.eval_command)
 app.command("compare")(_evaluate.compare_cmd)
 app.command("report")(_report.report_command)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (default: the embedded defaults).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config value: dotted.key=value (repeatable).")]
-
-
-def _config(config: Path | None, overrides: list[str] | None) -> Config:
-    return load_config(config, overrides or [])
-
-
 # -- config ----------------------------------------------------------------------------------
 @config_app.command("show")
 def config_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Print the resolved config (file + overrides + defaults) as YAML."""
-    console.print(_config(config, set_).to_yaml(), end="", markup=False, highlight=False)
+    console.print(resolve_config(config, set_).to_yaml(), end="", markup=False, highlight=False)
 
 
 # -- scenarios -------------------------------------------------------------------------------
@@ -70,7 +62,7 @@ def scenarios_generate(
     from traitrl.scenarios.generate import counts_table
     from traitrl.scenarios.io import read_scenarios
 
-    cfg = _config(config, set_)
+    cfg = resolve_config(config, set_)
     t0 = time.perf_counter()
     with err_console.status("generating scenarios"):
         result = call(stages.scenarios, cfg, Path("."), dest=str(out))
@@ -99,7 +91,7 @@ def scenarios_generate_llm(
     rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
     from traitrl.scenarios.llm_generator import generate_llm_scenarios
 
-    cfg = _config(config, set_)
+    cfg = resolve_config(config, set_)
     if cfg.judge is None:
         raise UserError("scenarios generate-llm needs a `judge:` section (base_url, model, api_key_env) in the config")
     sc = cfg.scenarios
@@ -134,7 +126,7 @@ def grader_check(
     cell and print the confusion table. Exits 1 if any cell fails."""
     from traitrl.scenarios.generate import world_from_config
 
-    cells = run_grader_check(world_from_config(_config(config, set_)), n)
+    cells = run_grader_check(world_from_config(resolve_config(config, set_)), n)
     if not all(c.ok for c in cells):
         raise typer.Exit(1)
 
@@ -193,7 +185,7 @@ def run(
         raise UserError("--seeds must be at least 1")
     extra = [f"run.{k}={v}" for k, v in (("backend", backend), ("workers", workers), ("ray_address", ray_address))
              if v is not None]
-    run_experiment(_config(config, [*(set_ or []), *extra]), out, seeds=seeds)
+    run_experiment(resolve_config(config, [*(set_ or []), *extra]), out, seeds=seeds)
 
 
 def main() -> None:

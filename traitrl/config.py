@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
-from traitrl.graders.llm_client import JudgeConfig
+from traitrl.graders.judge_config import JudgeConfig
+from traitrl.train.arms import ARMS, arm_names
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -133,7 +134,7 @@ class TrainConfig(_Section):
     """Trait RL with TRL's GRPO. Arms differ only in the data fields (trait_fraction and the filters),
     which the arm sets; everything else is shared, so arms are compute-matched by construction."""
 
-    arm: str = Field("trait", description="named data mixture: baseline, trait, health_only, no_health_science, custom (filters as given)")
+    arm: str = Field("trait", description=f"named data mixture: {', '.join(arm_names())} (custom = the filters as given)")
     trait_fraction: float = Field(0.15, ge=0, le=1, description="share of trait scenarios in the RL mix; the paper's small dose is 5-20 %; the baseline arm uses 0")
     include_domains: list[str] = Field(default_factory=list, description="trait scenarios only from these training domains (empty = all)")
     exclude_domains: list[str] = Field(default_factory=list, description="no trait scenarios from these training domains")
@@ -159,8 +160,6 @@ class TrainConfig(_Section):
     @field_validator("arm")
     @classmethod
     def _known_arm(cls, v: str) -> str:
-        from traitrl.train.arms import ARMS  # the arm registry lives with the training code
-
         if v not in ARMS:
             raise ValueError(f"unknown arm {v!r}; allowed: {', '.join(ARMS)}")
         return v
@@ -229,24 +228,6 @@ class PersistenceConfig(_Section):
     threads: int = Field(0, ge=0, description="torch threads for generation and fine-tuning (0 = torch's default: all cores)")
     n_boot: int = Field(10_000, ge=100, description="bootstrap resamples behind every CI of scores, drops, gains and differences")
     seed: int = Field(0, description="bootstrap seed")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _earlier_layout(cls, data: Any) -> Any:
-        """Read configs saved with the first layout of this section (prompting.n_boot / seed and
-        finetune.threads), which organism folders built before the move still carry."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        moves = (("prompting", "n_boot", "n_boot"), ("prompting", "seed", "seed"), ("finetune", "threads", "threads"))
-        for section, old, new in moves:
-            sub = data.get(section)
-            if isinstance(sub, dict) and old in sub:
-                sub = dict(sub)
-                value = sub.pop(old)
-                data[section] = sub
-                data.setdefault(new, value)
-        return data
 
 
 class RunConfig(_Section):

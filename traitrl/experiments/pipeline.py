@@ -20,7 +20,7 @@ from traitrl.experiments import stages
 from traitrl.experiments.executor import make_executor
 from traitrl.experiments.records import ArmResult, BaseResult, EvalRun
 from traitrl.experiments.stage import Call, Runner
-from traitrl.train.arms import COMPARISONS, CONTROL_ARM, PAPER_ARMS
+from traitrl.train.arms import COMPARISONS, CONTROL, PAPER_ARMS
 
 
 def arm_label(arm: str, seed_index: int, seeds: int) -> str:
@@ -79,7 +79,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float) -> P
     by_arm = {arm: [results[a.name] for a in arms if a.arm == arm] for arm in PAPER_ARMS}
     scoreboards = {}
     for key, arm in COMPARISONS:
-        scoreboards[key] = compare(by_arm[CONTROL_ARM], by_arm[arm], seed=cfg.evals.item_seed)
+        scoreboards[key] = compare(by_arm[CONTROL], by_arm[arm], seed=cfg.evals.item_seed)
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
 
@@ -87,9 +87,9 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float) -> P
     # seed's arms: independent of each other, so they run side by side
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
     persistence = [
-        Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL_ARM], first["trait"]],
+        Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
                                                      "dest": "persistence/prompting"}),
-        Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL_ARM], first["trait"]],
+        Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
                                                    "dest": "persistence/finetune"}),
     ]
     points = _curve_points(cfg, out, arms)

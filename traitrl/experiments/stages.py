@@ -106,7 +106,7 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
     """The held-out suite (and any benchmark files) on `model` under one persona condition,
     written with per-item records to `dest`."""
     from traitrl.evals.benchmarks import judge_grader, run_benchmark
-    from traitrl.evals.importers import load_benchmark
+    from traitrl.evals.importers import get_format, load_benchmark
     from traitrl.evals.registry import select
     from traitrl.evals.results import save_results
     from traitrl.evals.runner import evaluate as run_suite
@@ -121,7 +121,7 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
                             progress=task(f"eval {model.name} ({persona})", suite_generations(specs, cfg.evals.n_items)),
                             specs=specs)
         judge = None
-        if cfg.judge is not None and any(b.format != "anthropic-mwe" for b in benches):
+        if cfg.judge is not None and any(get_format(b.format).needs_judge for b in benches):
             from traitrl.graders.judge import LLMJudge
 
             judge = LLMJudge(cfg.judge)

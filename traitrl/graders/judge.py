@@ -24,11 +24,12 @@ from traitrl.graders.judge_prompts import (
     scale_prompt,
 )
 from traitrl.graders.llm_client import ChatClient, ChatOutcome, JudgeConfig, run_sync
+from traitrl.graders.registry import LLM_JUDGE
 from traitrl.scenarios.record import RubricItem, Scenario
 
 __all__ = ["JudgeConfig", "LLMJudge", "RubricTask", "ScaleTask"]
 
-GRADER_NAME = "llm_judge"
+GRADER_NAME = LLM_JUDGE  # the rows this judge grades as a reward function
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,6 @@ class LLMJudge:
         return self._tally(
             Grade(value, results, f"{met} of {len(results)} criteria met", None, metadata)
         )
-
-    async def grade_scenario(self, scenario: Scenario, response: str) -> Grade:
-        return await self.grade_rubric(scenario.prompt(), response, scenario.rubric)
 
     # ---- 0-100 scales ----
 

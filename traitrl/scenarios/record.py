@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from traitrl import taxonomy
+from traitrl.graders.registry import check_grader_name, grader_names
 
 SCENARIO_SCHEMA_VERSION = 1
 
@@ -68,7 +69,7 @@ class Scenario(_Frozen):
     pressure: str = "none"
     messages: tuple[Message, ...] = Field(min_length=1)
     rubric: tuple[RubricItem, ...] = Field(min_length=1)
-    grader: str = Field(min_length=1, description="name of the grader that scores this row")
+    grader: str = Field(min_length=1, description=f"name of the grader that scores this row: {', '.join(grader_names())}")
     world: dict[str, Any] = Field(default_factory=dict, description="ground truth and template metadata")
 
     @field_validator("schema_version")
@@ -92,6 +93,11 @@ class Scenario(_Frozen):
         if v not in allowed:
             raise ValueError(f"unknown trait or task kind {v!r}; allowed: {', '.join(allowed)}")
         return v
+
+    @field_validator("grader")
+    @classmethod
+    def _known_grader(cls, v: str) -> str:
+        return check_grader_name(v)
 
     @field_validator("pressure")
     @classmethod

@@ -1,23 +1,33 @@
 """Trait RL: the data mix, reward routing, the arms, and GRPO training through TRL.
 
-Importing this package is cheap (torch, transformers and TRL load when training starts)."""
+Importing this package is cheap: its names load on first use (torch, transformers and TRL load
+when training starts), so light modules such as `traitrl.train.arms` import without the rest."""
 
-from traitrl.train.arms import ARMS, PAPER_ARMS, arm_config
-from traitrl.train.grpo import grpo_args, last_checkpoint, train
-from traitrl.train.mix import Mix, build_mix
-from traitrl.train.rewards import AsyncRewardRouter, RewardRouter, RewardStats, make_router
+from __future__ import annotations
 
-__all__ = [
-    "ARMS",
-    "PAPER_ARMS",
-    "AsyncRewardRouter",
-    "Mix",
-    "RewardRouter",
-    "RewardStats",
-    "arm_config",
-    "build_mix",
-    "grpo_args",
-    "last_checkpoint",
-    "make_router",
-    "train",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ARMS": "arms",
+    "PAPER_ARMS": "arms",
+    "arm_config": "arms",
+    "grpo_args": "grpo",
+    "last_checkpoint": "grpo",
+    "train": "grpo",
+    "Mix": "mix",
+    "build_mix": "mix",
+    "AsyncRewardRouter": "rewards",
+    "RewardRouter": "rewards",
+    "RewardStats": "rewards",
+    "make_router": "rewards",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -310,6 +310,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from trl import GRPOTrainer
 
     from traitrl.evals.runner import world_of
+    from traitrl.graders.registry import GRADERS
     from traitrl.graders.world import WorldGrader
     from traitrl.models.organism import load_model
     from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
@@ -320,7 +321,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     _quiet_trl()
     grader = WorldGrader(world_of(config))
     judge = None
-    if config.judge is not None and any(s.grader == "llm_judge" for s in mix.rows):
+    if config.judge is not None and any(GRADERS[s.grader].needs_judge for s in mix.rows):
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)

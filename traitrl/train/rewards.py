@@ -2,10 +2,11 @@
 
 open-instruct style (a row names its verifier, a router dispatches), with TRL's reward signature
 `f(prompts, completions, **columns) -> list[float | None]`. The graders are the same objects the
-evaluations use (one definition of a good answer): the world grader scores both trait scenarios
-("world") and capability tasks ("capability"); the LLM judge scores "llm_judge" rows when a judge
-is configured. An unscored grade stays None — TRL leaves it out of the group baseline and gives it
-zero advantage — and is never turned into 0.0.
+evaluations use (one definition of a good answer). A row's grader name is one registered in
+`traitrl.graders.registry`, which says which backend scores it: the world grader scores both
+trait scenarios ("world") and capability tasks ("capability"); the LLM judge scores "llm_judge"
+rows when a judge is configured. An unscored grade stays None — TRL leaves it out of the group
+baseline and gives it zero advantage — and is never turned into 0.0.
 
 Per batch, the router logs reward means per kind (trait / capability), per trait and per
 capability task kind through TRL's `log_metric` hook, so they land in every logger TRL feeds; it
@@ -34,6 +35,7 @@ from typing import Any
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
+from traitrl.graders.registry import GRADERS, GraderBackends
 
 Reward = float | None
 RewardFn = Callable[..., list[Reward] | Awaitable[list[Reward]]]
@@ -131,7 +133,8 @@ class RewardRouter:
         """Refuse, before any training, data whose rows name a grader this router does not have."""
         missing = sorted(set(names) - set(self.graders))
         if missing:
-            hint = " (configure a `judge:` section to grade llm_judge rows)" if "llm_judge" in missing else ""
+            judged = [n for n in missing if n in GRADERS and GRADERS[n].needs_judge]
+            hint = f" (configure a `judge:` section to grade {', '.join(judged)} rows)" if judged else ""
             raise UserError(f"no grader for rows graded by {missing}{hint}; available: {', '.join(sorted(self.graders))}")
 
     # -- the pieces both the sync and the async router use ------------------------------------------
@@ -224,10 +227,10 @@ def _is_async(fn: RewardFn) -> bool:
 
 
 def make_router(world_grader: RewardFn, judge: RewardFn | None = None, stats: RewardStats | None = None) -> RewardRouter:
-    """The router of the RL mix: the world grader for "world" and "capability" rows, and the judge
-    for "llm_judge" rows when there is one. Async only when a grader is."""
-    graders: dict[str, RewardFn] = {"world": world_grader, "capability": world_grader}
-    if judge is not None:
-        graders["llm_judge"] = judge
+    """The router of the RL mix: every registered grader name (`traitrl.graders.registry`) whose
+    backend is present, e.g. the world grader for "world" and "capability" rows and the judge for
+    "llm_judge" rows when there is one. Async only when a grader is."""
+    backends = GraderBackends(world=world_grader, judge=judge)
+    graders: dict[str, RewardFn] = {n: fn for n, spec in GRADERS.items() if (fn := spec.build(backends)) is not None}
     cls = AsyncRewardRouter if any(_is_async(g) for g in graders.values()) else RewardRouter
     return cls(graders, stats)

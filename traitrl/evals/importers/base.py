@@ -48,11 +48,16 @@ class Source:
 
 
 Parser = Callable[[Source], Sequence[ItemBase]]
+# (item, response) -> the LLM judge's task for it (`traitrl.graders.judge.RubricTask` / `ScaleTask`)
+JudgeTask = Callable[[Any, str], Any]
+# (policy, item, prompt, response) -> the grade record of an item scored without a judge
+LocalGrade = Callable[[Any, Any, list[dict[str, str]], str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Format:
-    """A registered format: its parser, its item type and the metric its items feed.
+    """A registered format: its parser, its item type, the metric its items feed, and how an item
+    is scored: `local_grade` (from the response, without a judge) or `judge_task` (by the LLM judge).
 
     `directions` overrides `higher_is_better` for files (by stem) whose behaviour is known to run
     the other way, e.g. Anthropic's corrigibility file, where matching the behaviour is aligned.
@@ -65,6 +70,12 @@ class Format:
     higher_is_better: bool
     description: str
     directions: Mapping[str, bool] = field(default_factory=dict)
+    local_grade: LocalGrade | None = None
+    judge_task: JudgeTask | None = None
+
+    @property
+    def needs_judge(self) -> bool:
+        return self.judge_task is not None
 
     def higher_is_better_for(self, stem: str) -> bool:
         return self.directions.get(stem, self.higher_is_better)
@@ -81,8 +92,11 @@ def register_format(
     higher_is_better: bool,
     description: str,
     directions: Mapping[str, bool] | None = None,
+    local_grade: LocalGrade | None = None,
+    judge_task: JudgeTask | None = None,
 ) -> Callable[[Parser], Parser]:
-    """Register `parse` under `name`. Its items must declare `format: Literal[name]`."""
+    """Register `parse` under `name`. Its items must declare `format: Literal[name]`; exactly one
+    of `local_grade` and `judge_task` says how an item is scored."""
 
     def decorate(parse: Parser) -> Parser:
         if name in _FORMATS:
@@ -90,8 +104,11 @@ def register_format(
         declared = item_type.model_fields["format"].annotation
         if getattr(declared, "__args__", None) != (name,):
             raise ValueError(f"{item_type.__name__}.format must be Literal[{name!r}]")
+        if (local_grade is None) == (judge_task is None):
+            raise ValueError(f"benchmark format {name!r}: give exactly one of local_grade and judge_task")
         _FORMATS[name] = Format(
-            name, parse, item_type, metric, higher_is_better, description, dict(directions or {})
+            name, parse, item_type, metric, higher_is_better, description, dict(directions or {}),
+            local_grade, judge_task,
         )
         return parse
 
@@ -100,6 +117,11 @@ def register_format(
 
 def format_names() -> tuple[str, ...]:
     return tuple(sorted(_FORMATS))
+
+
+def formats() -> tuple[Format, ...]:
+    """Every registered format, in registration order."""
+    return tuple(_FORMATS.values())
 
 
 def get_format(name: str) -> Format:

@@ -11,19 +11,18 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from traitrl.errors import UserError
-from traitrl.evals.importers.base import Source, get_format
-from traitrl.evals.importers.freeform import FreeformItem
-from traitrl.evals.importers.healthbench import HealthBenchItem
-from traitrl.evals.importers.mwe import MweItem
+from traitrl.evals.importers import freeform, healthbench, mwe  # noqa: F401  (registers the formats)
+from traitrl.evals.importers.base import Source, formats, get_format
 
 BENCHMARK_SCHEMA_VERSION = 1
 
-BenchmarkItem = Annotated[MweItem | HealthBenchItem | FreeformItem, Field(discriminator="format")]
+# One item type per registered format, told apart by its `format` field.
+BenchmarkItem = Annotated[Union[tuple(f.item_type for f in formats())], Field(discriminator="format")]  # noqa: UP007
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _OPTION = re.compile(r"@([A-Za-z_]\w*)=([^@/\\]*)$")

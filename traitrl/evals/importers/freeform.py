@@ -48,12 +48,20 @@ class FreeformItem(ItemBase):
     judge_prompts: dict[str, str]
 
 
+def _scale_task(item: FreeformItem, response: str):
+    """The judge scores the answer 0-100 on the question's first judge prompt (value = score / 100)."""
+    from traitrl.graders.judge import ScaleTask
+
+    return ScaleTask(item.question, response, next(iter(item.judge_prompts.values())))
+
+
 @register_format(
     "freeform",
     item_type=FreeformItem,
     metric="mean_judge_score",
     higher_is_better=True,
     description="free-form question YAML judged 0-100 (id, paraphrases, judge_prompts)",
+    judge_task=_scale_task,
 )
 def parse_freeform(source: Source) -> list[FreeformItem]:
     root, data = _load_yaml(source)

@@ -40,12 +40,20 @@ class HealthBenchItem(ItemBase):
     example_tags: tuple[str, ...] = ()
 
 
+def _rubric_task(item: HealthBenchItem, response: str):
+    """The judge grades the rubric item by item (HealthBench arithmetic)."""
+    from traitrl.graders.judge import RubricTask
+
+    return RubricTask(item.prompt(), response, item.rubric)
+
+
 @register_format(
     "healthbench",
     item_type=HealthBenchItem,
     metric="rubric_score",
     higher_is_better=True,
     description="HealthBench-style JSONL (prompt messages, rubrics with points)",
+    judge_task=_rubric_task,
 )
 def parse_healthbench(source: Source) -> list[HealthBenchItem]:
     log = ErrorLog(source.path)

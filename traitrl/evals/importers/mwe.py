@@ -62,6 +62,12 @@ def _is_letter(label: str) -> bool:
     return len(label) == 1 and label.isupper()
 
 
+def _grade_with_policy(policy, item: MweItem, prompt: list[dict[str, str]], response: str) -> dict:
+    """The answer's grade, with the options' log-probabilities under the policy alongside."""
+    lps = dict(zip(item.options, policy.option_logprobs(prompt, list(item.options)), strict=True))
+    return grade_mwe(item, response).to_dict() | {"option_logprobs": lps, "logprob_score": score_mwe_logprobs(item, lps)}
+
+
 @register_format(
     "anthropic-mwe",
     item_type=MweItem,
@@ -69,6 +75,7 @@ def _is_letter(label: str) -> bool:
     higher_is_better=False,
     description="Anthropic model-written evals JSONL (question, answer_(not_)matching_behavior)",
     directions=ALIGNED_BEHAVIOURS,
+    local_grade=_grade_with_policy,
 )
 def parse_mwe(source: Source) -> list[MweItem]:
     log = ErrorLog(source.path)
