@@ -27,7 +27,7 @@ from traitrl.report import (
 )
 from traitrl.report.schema import RunResults, parse_run_results
 from traitrl.report.summary import findings, transfer_rows
-from traitrl.testing.synthetic import make_partial_results, make_synthetic_results
+from tests.helpers.synthetic import make_partial_results, make_synthetic_results
 
 SECTIONS = ("summary", "scoreboard", "training", "transfer", "prompting", "finetuning", "evals",
             "arms", "timings", "environment")  # fmt: skip
