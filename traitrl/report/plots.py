@@ -100,7 +100,7 @@ def forest_plot(scoreboards: Mapping[str, Scoreboard], titles: Mapping[str, str]
             fam_start[fam], prev = y, fam
         ypos[eid], y = y, y + 1
     marks = forest_marks(scoreboards)
-    with _figure(3.0 + 3.2 * len(scoreboards), 1.3 + 0.2 * y) as fig:
+    with _figure(3.0 + 3.2 * len(scoreboards), max(2.6, 1.3 + 0.2 * y)) as fig:
         axes = fig.subplots(1, len(scoreboards), sharey=True, sharex=True, squeeze=False)[0]
         for ax, (key, sb) in zip(axes, scoreboards.items(), strict=True):
             _forest_panel(ax, sb, ypos, rows)
@@ -116,6 +116,10 @@ def forest_plot(scoreboards: Mapping[str, Scoreboard], titles: Mapping[str, str]
                          xytext=(-4, 0), textcoords="offset points", ha="right", va="bottom",
                          fontsize=8.5, fontweight="bold", color="#333333", annotation_clip=False)  # fmt: skip
         ax0.set_ylim(y - 0.4, -1.4)
+        # symmetric about 0, so the direction of every delta reads at a glance (and a run whose
+        # deltas are all 0 still gets a readable axis)
+        reach = max(abs(v) for sb in scoreboards.values() for r in sb.rows() for v in (*r.ci, r.delta))
+        ax0.set_xlim(-max(1.08 * reach, 0.05), max(1.08 * reach, 0.05))
         handles = [Line2D([], [], marker="o", ls="-", color=c, label=v.replace("_", " "))
                    for v, c in VERDICT_COLOURS.items() if v in marks]  # fmt: skip
         if "uninformative" in marks:
@@ -338,8 +342,10 @@ def prompting_plot(prompting: Mapping[str, PromptingScores], names: Names | None
                     ax.errorbar(x[ok], val[ok], yerr=np.vstack([val - lo, hi - val])[:, ok], fmt="none",
                                 capsize=2.5, lw=1, ecolor="#333")  # fmt: skip
                 for xi, v in zip(x, val, strict=True):
-                    ax.text(xi, 0.01, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="bottom",
-                            fontsize=7.5, color="#333" if np.isnan(v) else "white", fontweight="bold")  # fmt: skip
+                    inside = not np.isnan(v) and v > 0.06  # else the number sits above the bar
+                    ax.text(xi, 0.01 if inside else np.nan_to_num(v) + 0.01, "n/a" if np.isnan(v) else f"{v:.2f}",
+                            ha="center", va="bottom", fontsize=7.5, color="white" if inside else "#333",
+                            fontweight="bold")  # fmt: skip
             ax.set_xticks(np.arange(len(models)), [name(m) for m in models])
             ax.set_title("unseen personas (held out)" if unseen else "known personas (pretraining list)")
             ax.grid(axis="x", visible=False)

@@ -33,6 +33,11 @@ def _of(c: Counts) -> str:
     return f"{c.improved} of {c.n}"
 
 
+def _improved(c: Counts) -> str:
+    """'improved 3 of 8, regressed 1', or 'none was compared'."""
+    return f"improved {_of(c)}, regressed {c.regressed}" if c.n else "none was compared"
+
+
 def _v(x: ValueCI | None) -> float | None:
     return None if x is None else x.value
 
@@ -115,7 +120,7 @@ def _transfer_sentences(res: RunResults) -> list[str]:
             continue
         c, split = (r.health, "health") if r.held_out == "health" else (r.non_health, "non-health")
         out.append(f"{label(r.arm)} vs baseline, on the {split} evaluations its trait data left "
-                   f"out: improved {_of(c)}, regressed {c.regressed}.")  # fmt: skip
+                   f"out: {_improved(c)}.")  # fmt: skip
     return out
 
 
@@ -208,9 +213,8 @@ def findings(res: RunResults) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     sb = res.scoreboard.trait_vs_baseline
     if sb is not None:
-        out.append(("Health split", f"health evaluations improved {_of(sb.health)} (regressed "
-                    f"{sb.health.regressed}); non-health improved {_of(sb.non_health)} "
-                    f"(regressed {sb.non_health.regressed})."))  # fmt: skip
+        out.append(("Health split", f"health evaluations: {_improved(sb.health)}; non-health: "
+                    f"{_improved(sb.non_health)}."))  # fmt: skip
         left = []
         if sb.uninformative:
             left.append(f"{len(sb.uninformative)} more evaluation(s) showed no signal for these "
