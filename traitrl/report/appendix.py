@@ -4,7 +4,7 @@ folders, timings and the environment — what a reader checks before trusting th
 from __future__ import annotations
 
 from traitrl.report.html import details, duration, esc, kv_table, missing, num, section, table
-from traitrl.report.names import Names
+from traitrl.report.names import Names, label
 from traitrl.report.plots import has_ci
 from traitrl.report.schema import RunResults, ValueCI
 from traitrl.report.summary import compute_sentence, trait_data
@@ -61,7 +61,9 @@ def arms_section(res: RunResults) -> str:
         if check:
             body += f"<p>In this run, {esc(check)}</p>"
         seeds = any(a.seed is not None for a in res.arms.values())
-        rows = [[esc(names.label(key)), *([str(a.seed) if a.seed is not None else "—"] if seeds else []),
+        # with a seed column, the arm column names the arm alone
+        rows = [[esc(label(names.arm(key)) if seeds else names.label(key)),
+                 *([str(a.seed) if a.seed is not None else "—"] if seeds else []),
                  esc(trait_data(names.arm(key), a)),
                  "—" if a.trait_fraction is None else f"{100 * a.trait_fraction:.0f} %",
                  "—" if a.optimizer_steps is None else f"{a.optimizer_steps:,}",

@@ -94,8 +94,8 @@ def scoreboard_section(res: RunResults, figs: Figures) -> str:
              "no trait data), eval by eval. A verdict is <i>improved</i> or <i>regressed</i> when the "
              "paired-bootstrap 95 % CI of the difference excludes zero; the Holm column corrects "
              "for testing all evals at once. Evals on which the model's careful and harmful "
-             "personas score alike carry no signal and are listed but not counted; evals with no item "
-             "scored for both models are not compared.")  # fmt: skip
+             "personas score alike carry no signal and are listed but not counted; evals that could not "
+             "be compared are listed with the reason.")  # fmt: skip
     if not sbs:
         return section("scoreboard", "Scoreboard", missing("scoreboards (no arm was compared "
                                                            "with the baseline)"), intro)  # fmt: skip

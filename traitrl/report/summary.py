@@ -6,6 +6,7 @@ computed from `results.json`, and so the same text could go to a terminal or a R
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from traitrl.evals.scoreboard import Counts, Scoreboard
@@ -220,8 +221,10 @@ def findings(res: RunResults) -> list[tuple[str, str]]:
             left.append(f"{len(sb.uninformative)} more evaluation(s) showed no signal for these "
                         "models (careful and harmful personas scored alike)")  # fmt: skip
         if sb.not_compared:
-            left.append(f"{len(sb.not_compared)} could not be compared (no item scored for both "
-                        "models)")  # fmt: skip
+            reasons = Counter(n.reason for n in sb.not_compared)
+            why = (next(iter(reasons)) if len(reasons) == 1
+                   else ", ".join(f"{r} ({k})" for r, k in reasons.most_common()))  # fmt: skip
+            left.append(f"{len(sb.not_compared)} could not be compared: {why}")
         if left:
             out.append(("Not counted", "; ".join(left) + "."))
     out += [("Domain transfer", s) for s in _transfer_sentences(res)]
