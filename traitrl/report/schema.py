@@ -77,7 +77,9 @@ class ArmStats(_Record):
     generated_tokens: int | None = Field(default=None, ge=0)
     optimizer_steps: int | None = Field(default=None, ge=0)
     final_rewards: dict[str, float] = Field(
-        default_factory=dict, description="reward name (e.g. total, trait, capability) -> value"
+        default_factory=dict,
+        description="name -> value at the end of training: rewards (trait, capability) and any dev "
+        "metrics the run adds (dev_trait_score, ...); the report shows them under their own names",
     )
     trait_fraction: float | None = Field(default=None, ge=0, le=1)
     trait_domains: list[str] | None = Field(
