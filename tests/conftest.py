@@ -46,3 +46,65 @@ def smoke_organism(request, tmp_path_factory) -> Path:
     path = build_organism(cfg, root / "organism", lambda: sample_corpus(cfg), show_progress=False)
     (path / "traitrl.yaml").write_text(cfg.to_yaml())
     return path
+
+
+# ---- a real `traitrl run` on a tiny profile, for tests of what a run writes ----
+
+# The overrides of tests/test_run.py: the smoke profile cut to a run of a few minutes.
+TINY_RUN = [
+    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=60",
+    "evals.n_items=6", "evals.families=[sycophancy, corrigibility, welfare]",
+    "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
+    "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
+    "persistence.finetune.dataset_size=64", "persistence.finetune.n_items=4", "run.curve_items=4",
+]  # fmt: skip
+
+# Report modules that only render results.json: a change to them cannot change what a run writes,
+# so they stay out of the cache key (the report tests rebuild the report from results.json anyway).
+_RENDER_ONLY = {"appendix.py", "html.py", "plots.py", "sections.py", "summary.py", "tables.py", "names.py"}
+
+
+def _tiny_run_key() -> str:
+    """Hash of everything that decides the tiny run's results.json: the code, the profile, the overrides."""
+    import hashlib
+
+    h = hashlib.sha256("\n".join(TINY_RUN).encode())
+    files = sorted(p for p in (REPO / "traitrl").rglob("*") if p.suffix in (".py", ".yaml", ".json", ".txt"))
+    for p in [*files, REPO / "configs" / "smoke.yaml"]:
+        if p.parent.name == "report" and p.name in _RENDER_ONLY:
+            continue
+        h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(request, tmp_path_factory) -> Path:
+    """`results.json` of a real `traitrl run --config configs/smoke.yaml` with the TINY_RUN overrides.
+
+    Runs once per code version (a few minutes) and is kept in pytest's cache keyed by the hash of
+    the traitrl source tree; without a cache (`-p no:cacheprovider`) it runs once per session.
+    Only results.json is kept: tests copy it into their own folder to build a report from it.
+    """
+    import os
+    import shutil
+
+    cache = getattr(request.config, "cache", None)
+    root = cache.mkdir("traitrl-tiny-run") if cache is not None else tmp_path_factory.mktemp("tiny-run")
+    kept = root / _tiny_run_key() / "results.json"
+    if kept.is_file():
+        return kept
+    out = tmp_path_factory.mktemp("tiny-run-out") / "run"
+    cmd = [sys.executable, "-m", "traitrl", "run", "--config", "configs/smoke.yaml", "--out", str(out)]
+    for s in TINY_RUN:
+        cmd += ["--set", s]
+    env = {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        pytest.fail(f"traitrl run (tiny profile) failed with exit code {done.returncode}:\n{done.stderr[-3000:]}")
+    for old in root.iterdir():  # results of older code versions
+        shutil.rmtree(old, ignore_errors=True)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    tmp = kept.with_suffix(".tmp")
+    shutil.copyfile(out / "results.json", tmp)
+    tmp.replace(kept)
+    return kept

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.helpers.synthetic import make_partial_results, make_synthetic_results
 from traitrl.commands.report import report_command
 from traitrl.errors import UserError
 from traitrl.evals.results import EvalResult, EvalResults, ItemRecord
@@ -25,13 +27,17 @@ from traitrl.report import (
     load_run_results,
     save_run_results,
 )
+from traitrl.report.names import label
 from traitrl.report.schema import RunResults, parse_run_results
+from traitrl.report.sections import TITLES
 from traitrl.report.summary import findings, transfer_rows
-from traitrl.testing.synthetic import make_partial_results, make_synthetic_results
 
 SECTIONS = ("summary", "scoreboard", "training", "transfer", "prompting", "finetuning", "evals",
             "arms", "timings", "environment")  # fmt: skip
 FIGURES = ("scoreboard", "training_curves", "prompting", "finetuning")
+# the alt text of each figure in the page, by figure key
+ALTS = {"scoreboard": "scoreboard forest plot", "training_curves": "training curves",
+        "prompting": "adversarial-prompting bars", "finetuning": "fine-tuning dose-response curves"}  # fmt: skip
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -42,28 +48,45 @@ def write_run(tmp_path: Path, data: dict, name: str = "run") -> Path:
     return run
 
 
+def figures_in(html: str) -> dict[str, tuple[bytes, str]]:
+    """alt text -> (PNG, caption) of every figure embedded in the page."""
+    found = re.findall(r'<figure><img src="data:image/png;base64,([^"]+)" alt="([^"]+)">'
+                       r"(?:<figcaption>(.*?)</figcaption>)?</figure>", html)  # fmt: skip
+    return {alt: (base64.b64decode(png), cap) for png, alt, cap in found}
+
+
+def section_of(html: str, sid: str) -> str:
+    start = html.index(f'<section id="{sid}">')
+    return html[start:html.index("</section>", start)]
+
+
+def rows_of(fragment: str) -> list[list[str]]:
+    """The body rows of the HTML tables in `fragment`, each cell as plain text."""
+    rows = re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>", 1)[-1])
+    return [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
+            for r in rows]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory) -> tuple[Path, dict, str]:
-    data = make_synthetic_results()
-    run = write_run(tmp_path_factory.mktemp("report"), data)
-    out = build_report(run)
-    return run, data, out.read_text(encoding="utf-8")
+def real_run(tiny_run, tmp_path_factory) -> tuple[Path, dict, str]:
+    """The report built from a real (tiny) `traitrl run`'s results.json."""
+    data = json.loads(tiny_run.read_text(encoding="utf-8"))
+    run = write_run(tmp_path_factory.mktemp("real"), data)
+    return run, data, build_report(run).read_text(encoding="utf-8")
 
 
 # ---- schema ----
 
 
-def test_synthetic_results_validate_and_round_trip():
-    data = make_synthetic_results()
-    res = RunResults.model_validate(data)
-    assert len(res.evals) == 53 and len(res.arms) == 4
+@pytest.mark.slow
+def test_real_run_results_validate_and_round_trip(tiny_run):
+    res = load_run_results(tiny_run)
+    assert RunResults.model_validate_json(res.to_json()) == res
+    arms = ("baseline", "trait", "health_only", "no_health_science")
+    assert set(res.arms) == set(arms) and set(res.models) == {"base", *arms}
     assert set(res.scoreboard.available()) == {
         "trait_vs_baseline", "health_only_vs_baseline", "no_health_science_vs_baseline"}  # fmt: skip
-    verdicts = {r.verdict for r in res.scoreboard.trait_vs_baseline.rows()}
-    assert verdicts == {"improved", "regressed", "no_change"}
-    assert res.scoreboard.trait_vs_baseline.uninformative
-    assert RunResults.model_validate_json(res.to_json()) == res
-    assert res.timings.total_s and res.timings.stages()["evals_s"] == 640.3
+    assert res.meta.seeds == [0] and res.timings.total_s > 0
 
 
 def test_every_section_is_optional():
@@ -128,74 +151,227 @@ def test_collect_environment():
     assert env.packages["traitrl"]
 
 
-# ---- the report ----
+# ---- the report of a real run ----
 
 
-def test_headline_counts_come_from_the_data(full_run):
-    _, data, html = full_run
-    sb = data["scoreboard"]["trait_vs_baseline"]
-    rows = sb["evals"]
-    improved = sum(r["verdict"] == "improved" for r in rows)
-    holm = sum(r["verdict_holm"] == "improved" for r in rows)
-    regressed = sum(r["verdict"] == "regressed" for r in rows)
-    assert (improved, len(rows), regressed) == (sb["improved"], sb["n"], sb["regressed"])
-    text = (f"Trait RL improved {improved} of {len(rows)} held-out evaluations versus the "
-            f"compute-matched baseline (Holm: {holm} of {len(rows)}), regressed {regressed}.")  # fmt: skip
-    assert text in html
-    # it leads: the headline is the first paragraph of the summary, the first section
-    assert html.index(text) < html.index('id="scoreboard"') < html.index('id="training"')
-    assert 0 < regressed < improved < len(rows) < 53
+def _has_values(xs) -> bool:
+    return any(x is not None for x in xs)
 
 
-def test_report_is_self_contained_with_every_section(full_run):
-    run, _, html = full_run
-    assert "http://" not in html and "https://" not in html
-    assert not re.findall(r'(?:src|href)="(?!data:|#)', html)  # only data URIs and anchors
-    assert "<script" not in html and "<link" not in html
-    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == len(FIGURES)
-    embedded = {base64.b64decode(i) for i in images}
-    for name in FIGURES:
-        png = (run / "plots" / f"{name}.png").read_bytes()
-        assert png.startswith(b"\x89PNG") and png in embedded
+@pytest.mark.slow
+def test_every_figure_and_section_has_data_behind_it(real_run):
+    """A figure is embedded exactly where results.json has data for it; a section without data
+    says so, and one with data never does."""
+    run, data, html = real_run
+    curves = data["training_curves"].values()
+    prompting = data["persistence"]["prompting"] or {}
+    has = {
+        "scoreboard": any(sb["evals"] or sb["uninformative"] for sb in data["scoreboard"].values() if sb),
+        "training_curves": any(c["steps"] and (_has_values(c["in_distribution_trait_score"])
+                                               or _has_values(c["out_of_distribution_score"])) for c in curves),
+        "prompting": any(v and v["value"] is not None for s in prompting.values() for v in s.values()),
+        "finetuning": bool((data["persistence"]["finetuning"] or {}).get("models")),
+    }  # fmt: skip
+    assert all(has.values())  # the tiny run computes every figure; each must then be shown
+    figs = figures_in(html)
+    assert set(figs) == {ALTS[k] for k, v in has.items() if v}
+    for key in FIGURES:
+        assert (run / "plots" / f"{key}.png").read_bytes() == figs[ALTS[key]][0]
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in html
-    assert "Not available" not in html
-    for phrase in ("Domain transfer", "held out", "unseen harmful", "Harmful fine-tuning",
-                   "generated tokens", "total", "2.13.0+cpu", "models/no_health_science"):  # fmt: skip
-        assert phrase in html
+    assert "Not available" not in html  # every section of this run has its data
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert not re.findall(r'(?:src|href)="(?!data:|#)', html)  # only data URIs and anchors
 
 
-def test_csvs_beside_the_report(full_run):
-    run, data, _ = full_run
-    for key, sb in data["scoreboard"].items():
+@pytest.mark.slow
+def test_no_caption_promises_a_ci_the_results_lack(real_run):
+    _, data, html = real_run
+    ci_in = {
+        "scoreboard": True,  # every scoreboard row carries its CI (a required field)
+        "training_curves": any(c[k] for c in data["training_curves"].values()
+                               for k in ("in_distribution_ci", "out_of_distribution_ci")),
+        "prompting": any(v and v["ci"] for s in data["persistence"]["prompting"].values() for v in s.values()),
+        "finetuning": any(p and p["ci"] for m in data["persistence"]["finetuning"]["models"].values()
+                          for part in m.values() for p in part),
+    }  # fmt: skip
+    # a real run records no CIs on its training curves, and does on persistence (when the pipeline
+    # starts recording curve CIs, this line changes and the loop below checks the new caption)
+    assert ci_in == {"scoreboard": True, "training_curves": False, "prompting": True, "finetuning": True}
+    figs = figures_in(html)
+    for key, with_ci in ci_in.items():
+        caption = figs[ALTS[key]][1]
+        assert ("95 % CI" in caption) == with_ci, (key, caption)
+        if not with_ci:
+            assert "band" not in caption and "CI" not in caption and "error bar" not in caption
+    evals_with_ci = any(s["ci"] for e in data["evals"] for s in e["scores"].values())
+    assert ("95 % CI" in section_of(html, "evals")) == evals_with_ci
+
+
+@pytest.mark.slow
+def test_scoreboard_numbers_in_the_page_equal_the_results(real_run):
+    run, data, html = real_run
+    sbs = data["scoreboard"]
+    table = {r[0]: r[1:] for r in rows_of(section_of(html, "scoreboard").split("<details>")[0])}
+    assert set(table) == {TITLES[k] for k in sbs}
+    for key, sb in sbs.items():
+        def counts(c: dict) -> str:
+            return f"{c['improved']} / {c['no_change']} / {c['regressed']} of {c['n']}"
+
+        assert table[TITLES[key]] == [
+            f"{sb['improved']} of {sb['n']}", str(sb["no_change"]), str(sb["regressed"]),
+            f"{sb['holm']['improved']} of {sb['n']}", str(len(sb["uninformative"])),
+            str(len(sb["not_compared"])), counts(sb["health"]), counts(sb["non_health"]),
+        ]  # fmt: skip
+        assert sb["n"] == len(sb["evals"]) and sb["n"] + len(sb["not_compared"]) > sb["n"] > 0
         rows = read_scoreboard_csv(run / f"scoreboard_{key}.csv")
         assert [r.id for r in rows] == [r["id"] for r in sb["evals"] + sb["uninformative"]]
+    # every per-eval row of the trait comparison shows its own delta and p-value
+    detail = section_of(html, "scoreboard").split("<details>")[1]
+    shown = {r[0]: r for r in rows_of(detail)}
+    for r in sbs["trait_vs_baseline"]["evals"]:
+        assert shown[r["id"]][5].startswith(f"{r['delta']:+.3f}") and shown[r["id"]][6] == f"{r['p_value']:.4f}"
+    sb = sbs["trait_vs_baseline"]
+    head = (f"Trait RL improved {sb['improved']} of {sb['n']} held-out evaluations versus the compute-"
+            f"matched baseline (Holm: {sb['holm']['improved']} of {sb['n']}), regressed {sb['regressed']}.")  # fmt: skip
+    assert head in html and html.index(head) < html.index('id="scoreboard"')
+    summary = unescape(section_of(html, "summary"))
+    assert sb["not_compared"] and f"{len(sb['not_compared'])} could not be compared: " in summary
+    assert all(n["reason"] in summary for n in sb["not_compared"])
+
+
+@pytest.mark.slow
+def test_arms_and_header_show_what_the_run_recorded(real_run):
+    _, data, html = real_run
+    arms = {r[0]: r for r in rows_of(section_of(html, "arms").split("<h3>")[0])}
+    for key, a in data["arms"].items():
+        row = arms[label(key)]
+        assert row[3:5] == [f"{a['optimizer_steps']:,}", f"{a['generated_tokens']:,}"]
+        assert row[2] == f"{100 * a['trait_fraction']:.0f} %"
+    # no arm records its trait domains yet: the report says where its words come from
+    assert all(a["trait_domains"] is None for a in data["arms"].values())
+    assert arms["health only"][1] == "health only (by the arm's definition)"
+    assert arms["baseline"][1] == "no trait data"  # from its recorded trait share of 0
+    steps = {a["optimizer_steps"] for a in data["arms"].values()}
+    assert f"the 4 arms ran {steps.pop()} optimizer steps each" in section_of(html, "arms")
+    # the run records no traitrl version in meta; the header takes the environment's
+    assert data["meta"]["traitrl_version"] is None
+    assert f"traitrl {data['environment']['packages']['traitrl']}</div>" in html
+
+
+@pytest.mark.slow
+def test_csvs_beside_the_report(real_run):
+    run, data, _ = real_run
     lines = (run / "evals.csv").read_text().splitlines()
-    assert len(lines) == 1 + 53 and lines[0].startswith("id,family,domains")
-    assert "trait_ci_lo" in lines[0]
-    for name in ("arms.csv", "training_curves.csv", "prompting.csv", "finetuning.csv"):
-        assert (run / name).stat().st_size > 0
+    assert len(lines) == 1 + len(data["evals"]) and lines[0].startswith("id,family,domains")
+    arms = (run / "arms.csv").read_text().splitlines()
+    assert arms[0].startswith("key,arm,seed,") and [r.split(",")[0] for r in arms[1:]] == list(data["arms"])
+    curves = (run / "training_curves.csv").read_text().splitlines()
+    assert len(curves) == 1 + sum(len(c["steps"]) for c in data["training_curves"].values())
+    for name in ("prompting.csv", "finetuning.csv"):
+        assert len((run / name).read_text().splitlines()) > 1
 
 
-def test_findings_match_the_scoreboards():
-    res = RunResults.model_validate(make_synthetic_results(seed=3))
-    text = " ".join(s for _, s in findings(res))
-    ho = res.scoreboard.health_only_vs_baseline.non_health
-    nhs = res.scoreboard.no_health_science_vs_baseline.health
-    assert f"health only still improved {ho.improved} of {ho.n} non-health" in text
-    assert f"without health or science still improved {nhs.improved} of {nhs.n} health" in text
-    rows = {r.arm: r for r in transfer_rows(res)}
-    assert rows["health_only"].held_out == "non_health"
-    assert rows["no_health_science"].held_out == "health" and rows["trait"].held_out is None
-
-
-def test_rebuild_is_deterministic(full_run, tmp_path):
-    run, data, html = full_run
+@pytest.mark.slow
+def test_rebuild_is_deterministic(real_run, tmp_path):
+    run, data, html = real_run
     again = write_run(tmp_path, data)
     assert build_report(again).read_text(encoding="utf-8") == html
     for name in FIGURES:
         assert (again / "plots" / f"{name}.png").read_bytes() == (run / "plots" / f"{name}.png").read_bytes()
+
+
+def _two_seeds(data: dict) -> dict:
+    """A real run's results as the pipeline will record two seeds: one arms entry per (arm, seed),
+    keyed by a string the report must not parse, with `arm` and `seed` set."""
+    data = json.loads(json.dumps(data))
+    arms, curves = {}, {}
+    for arm, stats in data["arms"].items():
+        for seed in (0, 1):
+            key = f"{arm}#{seed}"
+            arms[key] = {**stats, "arm": arm, "seed": seed}
+            c = dict(data["training_curves"][arm])
+            if arm == "trait":  # distinct, known scores per seed
+                n = len(c["steps"])
+                c["in_distribution_trait_score"] = [0.1 * (seed + 1) * (k + 1) for k in range(n)]
+                c["out_of_distribution_score"] = [0.2 + 0.1 * seed + 0.05 * k for k in range(n)]
+            curves[key] = c
+    data["arms"], data["training_curves"] = arms, curves
+    data["meta"]["seeds"] = [0, 1]
+    return data
+
+
+@pytest.mark.slow
+def test_several_seeds_per_arm(real_run, tmp_path):
+    _, data, _ = real_run
+    multi = _two_seeds(data)
+    run = write_run(tmp_path, multi)
+    html = build_report(run).read_text(encoding="utf-8")
+    res = RunResults.model_validate(multi)
+    arms = rows_of(section_of(html, "arms").split("<h3>")[0])
+    assert [r[:2] for r in arms] == [[label(a), str(s)] for a in data["arms"] for s in (0, 1)]
+    final = section_of(html, "arms").split("<h3>Final values</h3>")[1]
+    assert re.findall(r"<th class=num>(.*?)</th>", final)[:2] == ["baseline · seed 0", "baseline · seed 1"]
+    assert "the 4 arms (8 trained models, 2 seeds) ran" in html
+    assert "one line per seed" in figures_in(html)[ALTS["training_curves"]][1]
+    n = len(data["training_curves"]["trait"]["steps"])
+    first = (0.1 + 0.2) / 2, (0.2 + 0.3) / 2
+    last = (0.1 * n + 0.2 * n) / 2, (0.2 + 0.05 * (n - 1) + 0.3 + 0.05 * (n - 1)) / 2
+    sentence = next(t for topic, t in findings(res) if topic == "Generalization")
+    assert sentence.startswith(f"over training, the trait arm's in-distribution trait score went from "
+                               f"{first[0]:.2f} to {last[0]:.2f} and its out-of-distribution aggregate "
+                               f"from {first[1]:.2f} to {last[1]:.2f} (mean of 2 seeds)")  # fmt: skip
+    csv_rows = (run / "arms.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[:3] for r in csv_rows[:2]] == [["baseline#0", "baseline", "0"], ["baseline#1", "baseline", "1"]]
+    assert "seeds 0, 1" in html
+
+
+@pytest.mark.slow
+def test_recorded_trait_domains_drive_the_transfer_table(real_run):
+    _, data, _ = real_run
+    data = json.loads(json.dumps(data))
+    # what the pipeline should record: the domains of the trait rows each arm's mix drew
+    domains = {"baseline": [], "trait": ["business", "economics", "education", "engineering", "science"],
+               "health_only": ["health"], "no_health_science": ["economics", "education", "law"]}  # fmt: skip
+    for arm, ds in domains.items():
+        data["arms"][arm]["trait_domains"] = ds
+    rows = {r.arm: r for r in transfer_rows(RunResults.model_validate(data))}
+    assert rows["health_only"].trait_data == "health" and rows["health_only"].held_out == "non_health"
+    assert rows["no_health_science"].held_out == "health"
+    # this trait arm drew no health scenario, so the health evals are held out for it too
+    assert rows["trait"].held_out == "health" and rows["trait"].trait_data.startswith("business, ")
+
+
+# ---- edge cases the smoke run does not reach (synthetic results) ----
+
+
+def test_curve_cis_are_drawn_and_captioned_when_recorded(tmp_path):
+    """A run that records curve CIs gets bands and a caption saying so; without them, neither."""
+    data = make_synthetic_results()
+    with_ci = build_report(write_run(tmp_path, data, "ci")).read_text(encoding="utf-8")
+    for c in data["training_curves"].values():
+        c["in_distribution_ci"] = c["out_of_distribution_ci"] = None
+    without = build_report(write_run(tmp_path, data, "no-ci")).read_text(encoding="utf-8")
+    png_ci, cap_ci = figures_in(with_ci)[ALTS["training_curves"]]
+    png, cap = figures_in(without)[ALTS["training_curves"]]
+    assert "shaded bands 95 % CIs" in cap_ci and "CI" not in cap and "band" not in cap
+    assert png != png_ci
+
+
+def test_findings_match_the_scoreboards():
+    """Significant verdicts (no smoke run has any) reach the transfer sentences with their counts."""
+    res = RunResults.model_validate(make_synthetic_results(seed=3))
+    text = " ".join(s for _, s in findings(res))
+    ho = res.scoreboard.health_only_vs_baseline.non_health
+    nhs = res.scoreboard.no_health_science_vs_baseline.health
+    assert ho.improved > 0 and nhs.improved > 0
+    assert (f"health only vs baseline, on the non-health evaluations its trait data left out: improved "
+            f"{ho.improved} of {ho.n}, regressed {ho.regressed}.") in text  # fmt: skip
+    assert (f"no health/science vs baseline, on the health evaluations its trait data left out: "
+            f"improved {nhs.improved} of {nhs.n}, regressed {nhs.regressed}.") in text  # fmt: skip
+    rows = {r.arm: r for r in transfer_rows(res)}
+    assert rows["health_only"].held_out == "non_health" and rows["health_only"].trait_data == "health"
+    assert rows["no_health_science"].held_out == "health" and rows["trait"].held_out is None
 
 
 def test_partial_run_renders_missing_sections(tmp_path):
@@ -210,10 +386,22 @@ def test_partial_run_renders_missing_sections(tmp_path):
         assert f"Not available in this run: {what}" in html
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in html
+    assert set(figures_in(html)) == {ALTS["scoreboard"]}
     # a rebuild leaves no stale figure or CSV from the fuller build before it
     assert sorted(p.name for p in (run / "plots").iterdir()) == ["scoreboard.png"]
     assert not (run / "scoreboard_health_only_vs_baseline.csv").exists()
     assert not (run / "prompting.csv").exists() and (run / "scoreboard_trait_vs_baseline.csv").exists()
+
+
+def test_unscored_persona_sets_are_left_out(tmp_path):
+    """Prompting without the unseen personas: one panel, and the caption says what is missing."""
+    data = make_partial_results()
+    data["persistence"] = {"prompting": {m: {"none": {"value": 0.5}, "harmful": {"value": 0.3},
+                                             "helpful": {"value": 0.6}} for m in ("baseline", "trait")}}  # fmt: skip
+    html = build_report(write_run(tmp_path, data)).read_text(encoding="utf-8")
+    cap = figures_in(html)[ALTS["prompting"]][1]
+    assert "unseen personas were not scored" in cap and "CI" not in cap
+    assert "harmful steering moved baseline -0.20, trait RL -0.20" in html
 
 
 def test_empty_results_still_render(tmp_path):
@@ -221,6 +409,7 @@ def test_empty_results_still_render(tmp_path):
     html = build_report(run).read_text(encoding="utf-8")
     assert "scoreboard is not available in this run" in html
     assert html.count("Not available in this run") >= 8
+    assert figures_in(html) == {}
     assert "<h1>empty-run</h1>" in html  # the folder names the run when meta does not
 
 
@@ -257,10 +446,10 @@ def screenshot(html: Path, png: Path, profile: Path, height: int = 4000) -> None
 
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-def test_report_renders_in_headless_chromium(full_run, tmp_path):
+def test_report_renders_in_headless_chromium(real_run, tmp_path):
     from matplotlib.image import imread
 
-    run, _, _ = full_run
+    run, _, _ = real_run
     png = tmp_path / "report.png"
     screenshot(Path(shutil.copy(run / "report.html", tmp_path / "report.html")), png, tmp_path / "profile")
     assert png.stat().st_size > 10_000
@@ -270,6 +459,6 @@ def test_report_renders_in_headless_chromium(full_run, tmp_path):
     assert len(np.unique((img[::8, ::8] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
     # the page's own styling rendered: the dark header band (#1d2733) at the top
     assert np.allclose(img[20, 20], np.array([0x1D, 0x27, 0x33]) / 255, atol=0.03)
-    # and the embedded figures loaded: the forest plot's verdict green (#2e7d32) appears
-    green = np.all(np.abs(img - np.array([0x2E, 0x7D, 0x32]) / 255) < 0.04, axis=-1)
-    assert green.sum() > 200
+    # and the embedded figures loaded: the forest plot's no-change grey (#8a8a8a) markers appear
+    grey = np.all(np.abs(img - np.array([0x8A, 0x8A, 0x8A]) / 255) < 0.03, axis=-1)
+    assert grey.sum() > 50

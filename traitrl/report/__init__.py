@@ -13,6 +13,7 @@ from traitrl.atomic import atomic_open
 from traitrl.report.appendix import appendix_sections
 from traitrl.report.environment import collect_environment
 from traitrl.report.html import esc, page, write_page
+from traitrl.report.names import Names
 from traitrl.report.plots import finetuning_plot, forest_plot, prompting_plot, training_curves_plot
 from traitrl.report.schema import (
     RUN_RESULTS_SCHEMA_VERSION,
@@ -47,11 +48,12 @@ PLOTS_DIR = "plots"
 
 def make_figures(res: RunResults) -> dict[str, bytes | None]:
     """Every figure of the report as PNG bytes; None where the run has no data for it."""
+    names = Names(res)
     return {
         "scoreboard": forest_plot(res.scoreboard.available(), TITLES),
-        "training_curves": training_curves_plot(res.training_curves),
-        "prompting": prompting_plot(res.persistence.prompting or {}),
-        "finetuning": finetuning_plot(res.persistence.finetuning),
+        "training_curves": training_curves_plot(res.training_curves, names),
+        "prompting": prompting_plot(res.persistence.prompting or {}, names),
+        "finetuning": finetuning_plot(res.persistence.finetuning, names),
     }
 
 
@@ -67,8 +69,11 @@ def render_html(res: RunResults, figures: dict[str, bytes | None], name: str) ->
             facts.append(f"seed{'s' if len(meta.seeds) > 1 else ''} {esc(', '.join(map(str, meta.seeds)))}")
         if meta.created_at:
             facts.append(esc(meta.created_at))
-        if meta.traitrl_version:
-            facts.append(f"traitrl {esc(meta.traitrl_version)}")
+    # the version the run recorded; else the one its environment record lists
+    version = (meta.traitrl_version if meta else None) or (
+        res.environment.packages.get("traitrl") if res.environment else None)  # fmt: skip
+    if version:
+        facts.append(f"traitrl {esc(version)}")
     header = (f'<div class="kicker">traitrl · beneficial-trait RL · run report</div>'
               f"<h1>{esc(name)}</h1><div class=\"meta\">{' · '.join(facts)}</div>")  # fmt: skip
     footer = (f"Built by <code>traitrl report</code> from {RESULTS_FILE} (schema version "

@@ -4,9 +4,10 @@ folders, timings and the environment — what a reader checks before trusting th
 from __future__ import annotations
 
 from traitrl.report.html import details, duration, esc, kv_table, missing, num, section, table
-from traitrl.report.plots import label
+from traitrl.report.names import Names, label
+from traitrl.report.plots import has_ci
 from traitrl.report.schema import RunResults, ValueCI
-from traitrl.report.summary import trait_data
+from traitrl.report.summary import compute_sentence, trait_data
 
 
 def _vci(x: ValueCI | None) -> str:
@@ -17,22 +18,36 @@ def _vci(x: ValueCI | None) -> str:
 
 
 def evals_section(res: RunResults) -> str:
-    intro = ("Every held-out evaluation with each model's score and 95 % CI. Evals use templates, "
-             "formats and domains that never appear in trait training data.")  # fmt: skip
+    with_ci = has_ci(x for e in res.evals for x in e.scores.values())
+    intro = ("Every held-out evaluation with each model's score" + (" and 95 % CI" if with_ci else "")
+             + ". The organism's suite uses templates, formats and domains kept out of the trait "
+             "training data.")  # fmt: skip
     if not res.evals:
         return section("evals", "Evaluations", missing("per-eval scores"), intro)
+    name = Names(res).label
     models = list(dict.fromkeys(m for e in res.evals for m in e.scores))
     rows = [[esc(e.id), esc(e.family), esc(", ".join(e.domains)), esc(e.format or ""),
              esc(e.metric) + ("" if e.higher_is_better else " ↓"), str(e.n),
              *(_vci(e.scores.get(m)) for m in models)] for e in res.evals]  # fmt: skip
-    head = ["eval", "family", "domains", "format", "metric", "n", *(esc(label(m)) for m in models)]
+    head = ["eval", "family", "domains", "format", "metric", "n", *(esc(name(m)) for m in models)]
     families = len({e.family for e in res.evals})
+    lower = " A ↓ after the metric means lower is better." if any(not e.higher_is_better for e in res.evals) else ""
     body = (f"<p>{len(res.evals)} evaluations in {families} families, scored for "
-            f"{len(models)} model(s): {esc(', '.join(label(m) for m in models))}. "
-            "A ↓ after the metric means lower is better.</p>")  # fmt: skip
+            f"{len(models)} model(s): {esc(', '.join(name(m) for m in models))}.{lower}</p>")  # fmt: skip
     body += details(f"Show all {len(res.evals)} evaluations",
                     table(head, rows, numeric=tuple(range(5, 6 + len(models)))))  # fmt: skip
     return section("evals", "Evaluations", body, intro)
+
+
+def _final_values(res: RunResults, names: Names) -> str:
+    """`final_rewards` of every arm, one row per recorded quantity (as named in results.json)."""
+    keys = list(dict.fromkeys(k for a in res.arms.values() for k in a.final_rewards))
+    if not keys:
+        return ""
+    rows = [[esc(k.replace("_", " ")), *(num(a.final_rewards.get(k)) for a in res.arms.values())]
+            for k in keys]  # fmt: skip
+    head = ["at the end of training", *(esc(names.label(k)) for k in res.arms)]
+    return "<h3>Final values</h3>" + table(head, rows, numeric=tuple(range(1, len(head))))
 
 
 def arms_section(res: RunResults) -> str:
@@ -41,39 +56,58 @@ def arms_section(res: RunResults) -> str:
              "baseline compute-matched.")  # fmt: skip
     body = ""
     if res.arms:
-        rewards = list(dict.fromkeys(k for a in res.arms.values() for k in a.final_rewards))
-        rows = [[esc(label(arm)), esc(trait_data(arm, a)),
+        names = Names(res)
+        check = compute_sentence(res)
+        if check:
+            body += f"<p>In this run, {esc(check)}</p>"
+        seeds = any(a.seed is not None for a in res.arms.values())
+        # with a seed column, the arm column names the arm alone
+        rows = [[esc(label(names.arm(key)) if seeds else names.label(key)),
+                 *([str(a.seed) if a.seed is not None else "—"] if seeds else []),
+                 esc(trait_data(names.arm(key), a)),
                  "—" if a.trait_fraction is None else f"{100 * a.trait_fraction:.0f} %",
                  "—" if a.optimizer_steps is None else f"{a.optimizer_steps:,}",
-                 "—" if a.generated_tokens is None else f"{a.generated_tokens:,}",
-                 *(num(a.final_rewards.get(k)) for k in rewards), duration(a.wall_s)]
-                for arm, a in res.arms.items()]  # fmt: skip
-        head = ["arm", "trait data from", "trait share", "optimizer steps", "generated tokens",
-                *(f"final reward: {esc(k)}" for k in rewards), "wall time"]  # fmt: skip
-        body += table(head, rows, numeric=tuple(range(2, len(head))))
+                 "—" if a.generated_tokens is None else f"{a.generated_tokens:,}", duration(a.wall_s)]
+                for key, a in res.arms.items()]  # fmt: skip
+        head = ["arm", *(["seed"] if seeds else []), "trait data from", "trait share",
+                "optimizer steps", "generated tokens", "wall time"]  # fmt: skip
+        body += table(head, rows, numeric=tuple(range(2 + seeds, len(head))))
+        body += _final_values(res, names)
     else:
         body += missing("arm statistics")
     body += "<h3>Models</h3>"
     if res.models:
+        name = Names(res).label
         body += table(["stage", "model folder"],
-                      [[esc(label(k)), f"<code>{esc(v)}</code>"] for k, v in res.models.items()])  # fmt: skip
+                      [[esc(name(k)), f"<code>{esc(v)}</code>"] for k, v in res.models.items()])  # fmt: skip
     else:
         body += missing("model folders")
     return section("arms", "Arms and compute", body, intro)
 
 
+def _timing_rows(stages: dict[str, float], total: float) -> list[list[str]]:
+    return [[esc(name), duration(s), f"{100 * s / total:.0f} %",
+             f'<span class="bar" style="width:{max(2, round(320 * s / total))}px"></span>']
+            for name, s in stages.items()]  # fmt: skip
+
+
 def timings_section(res: RunResults) -> str:
+    """Wall time per kind of stage (train, eval, curve, ...), every stage in a fold-out table."""
     t = res.timings
     if t is None or (not t.stages() and t.total_s is None):
         return section("timings", "Timings", missing("stage timings"))
-    stages = t.stages()
+    stages = {k.removesuffix("_s").replace("_", " "): v for k, v in t.stages().items()}
     total = t.total_s or sum(stages.values()) or 1.0
-    rows = [[esc(name.removesuffix("_s").replace("_", " ")), duration(s), f"{100 * s / total:.0f} %",
-             f'<span class="bar" style="width:{max(2, round(320 * s / total))}px"></span>']
-            for name, s in stages.items()]  # fmt: skip
-    rows.append(["<b>total</b>", f"<b>{duration(t.total_s)}</b>", "", ""])
+    groups: dict[str, list[float]] = {}
+    for name, sec in stages.items():
+        groups.setdefault(name.split(" ", 1)[0], []).append(sec)
+    grouped = {(g if len(v) == 1 else f"{g} ({len(v)} stages)"): sum(v) for g, v in groups.items()}
     head = ["stage", "wall time", "share", ""]
-    return section("timings", "Timings", table(head, rows, numeric=(1, 2)))
+    total_row = ["<b>total</b>", f"<b>{duration(t.total_s)}</b>", "", ""]
+    body = table(head, [*_timing_rows(grouped, total), total_row], numeric=(1, 2))
+    if len(grouped) < len(stages):
+        body += details(f"All {len(stages)} stages", table(head, _timing_rows(stages, total), numeric=(1, 2)))
+    return section("timings", "Timings", body)
 
 
 def environment_section(res: RunResults) -> str:

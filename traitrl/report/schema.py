@@ -22,6 +22,8 @@ from traitrl.evals.scoreboard import Scoreboard
 RUN_RESULTS_SCHEMA_VERSION = 1
 
 # The comparisons of the paper, in the order the report shows them: (key, treatment arm).
+# These names mirror the arm registry (`traitrl.train.arms`); once it exposes its compared pairs,
+# this becomes `from traitrl.train.arms import COMPARISONS` and `Scoreboards` keeps these keys.
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("trait_vs_baseline", "trait"),
     ("health_only_vs_baseline", "health_only"),
@@ -64,16 +66,24 @@ class RunMeta(_Record):
 
 
 class ArmStats(_Record):
-    """One RL arm's compute and outcome: the compute-matching is checked on these numbers."""
+    """One trained arm's compute and outcome: the compute-matching is checked on these numbers.
 
+    `results.json` keys arms by any string; with several seeds an arm has one entry per seed,
+    told apart by `arm` and `seed` (the report never parses the key).
+    """
+
+    arm: str | None = Field(default=None, description="the arm's name (None: the key is the name)")
+    seed: int | None = Field(default=None, description="the training seed of this entry, if recorded")
     generated_tokens: int | None = Field(default=None, ge=0)
     optimizer_steps: int | None = Field(default=None, ge=0)
     final_rewards: dict[str, float] = Field(
-        default_factory=dict, description="reward name (e.g. total, trait, capability) -> value"
+        default_factory=dict,
+        description="name -> value at the end of training: rewards (trait, capability) and any dev "
+        "metrics the run adds (dev_trait_score, ...); the report shows them under their own names",
     )
     trait_fraction: float | None = Field(default=None, ge=0, le=1)
     trait_domains: list[str] | None = Field(
-        default=None, description="domains of the trait data this arm saw (None: all)"
+        default=None, description="domains of the trait data this arm saw ([] for none; None: not recorded)"
     )
     wall_s: float | None = Field(default=None, ge=0)
 
@@ -122,6 +132,11 @@ class TrainingCurve(_Record):
         default="mean aligned score over the held-out evals",
         description="what the OOD number is, in words, for the plot's axis",
     )
+
+    def has_ci(self) -> bool:
+        """Whether any point of either score carries a CI (only then is a band drawn)."""
+        return any(c is not None for cis in (self.in_distribution_ci, self.out_of_distribution_ci)
+                   for c in cis or ())  # fmt: skip
 
     @model_validator(mode="after")
     def _same_length(self) -> TrainingCurve:

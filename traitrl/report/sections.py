@@ -21,7 +21,13 @@ from traitrl.report.html import (
     section,
     table,
 )
-from traitrl.report.plots import label
+from traitrl.report.names import Names, label
+from traitrl.report.plots import (
+    finetuning_caption,
+    forest_caption,
+    prompting_caption,
+    training_curves_caption,
+)
 from traitrl.report.schema import RunResults, ValueCI
 from traitrl.report.summary import findings, headline, transfer_rows
 
@@ -88,7 +94,8 @@ def scoreboard_section(res: RunResults, figs: Figures) -> str:
              "no trait data), eval by eval. A verdict is <i>improved</i> or <i>regressed</i> when the "
              "paired-bootstrap 95 % CI of the difference excludes zero; the Holm column corrects "
              "for testing all evals at once. Evals on which the model's careful and harmful "
-             "personas score alike carry no signal and are listed but not counted.")  # fmt: skip
+             "personas score alike carry no signal and are listed but not counted; evals that could not "
+             "be compared are listed with the reason.")  # fmt: skip
     if not sbs:
         return section("scoreboard", "Scoreboard", missing("scoreboards (no arm was compared "
                                                            "with the baseline)"), intro)  # fmt: skip
@@ -96,15 +103,13 @@ def scoreboard_section(res: RunResults, figs: Figures) -> str:
     for key, sb in sbs.items():
         rows.append([esc(TITLES[key]), f"<b>{sb.improved}</b> of {sb.n}", str(sb.no_change),
                      str(sb.regressed), f"{sb.holm.improved} of {sb.n}", str(len(sb.uninformative)),
+                     str(len(sb.not_compared)),
                      _counts(sb.health) + f' <span class="dim">of {sb.health.n}</span>',
                      _counts(sb.non_health) + f' <span class="dim">of {sb.non_health.n}</span>'])  # fmt: skip
     head = ["comparison", "improved", "no change", "regressed", "Holm improved", "uninformative",
-            "health ↑ / = / ↓", "non-health ↑ / = / ↓"]  # fmt: skip
-    body = table(head, rows, numeric=(1, 2, 3, 4, 5, 6, 7))
-    body += figure(figs.get("scoreboard"), "scoreboard forest plot",
-                   "Per-eval difference from the baseline with 95 % CIs, grouped by eval family. "
-                   "Green: improved, red: regressed, grey: no significant change, hollow: "
-                   "uninformative (not counted). Shaded rows are health evals.")  # fmt: skip
+            "not compared", "health ↑ / = / ↓", "non-health ↑ / = / ↓"]  # fmt: skip
+    body = table(head, rows, numeric=tuple(range(1, 9)))
+    body += figure(figs.get("scoreboard"), "scoreboard forest plot", esc(forest_caption(sbs)))
     for key, sb in sbs.items():
         body += details(f"All {len(sb.rows())} evals: {esc(TITLES[key])}", _eval_table(sb))
     return section("scoreboard", "Scoreboard", body, intro)
@@ -119,18 +124,19 @@ def training_section(res: RunResults, figs: Figures) -> str:
         return section("training", "Trait score vs held-out evals over training",
                        missing("training curves (no checkpoints were evaluated)"), intro)  # fmt: skip
     body = figure(figs.get("training_curves"), "training curves",
-                  "Left: solid lines are the in-distribution trait score, dashed lines the "
-                  "out-of-distribution aggregate, shaded bands 95 % CIs. Right: the same "
-                  "checkpoints with one score against the other.")  # fmt: skip
+                  esc(training_curves_caption(res.training_curves, Names(res))))
     return section("training", "Trait score vs held-out evals over training", body, intro)
 
 
 def transfer_section(res: RunResults) -> str:
-    intro = ("Does trait data from some domains improve evaluations in others? The highlighted "
-             "cells are the held-out transfer: health-only trait data scored on non-health "
-             "evals, and trait data without health or science scored on health evals. "
-             "Cells read improved / no change / regressed, then the mean Δ.")  # fmt: skip
     trs = transfer_rows(res)
+    intro = ("Does trait data from some domains improve evaluations in others? Cells read "
+             "improved / no change / regressed, then the mean Δ.")  # fmt: skip
+    held = [r for r in trs if r.held_out]
+    if held:
+        cells = "; ".join(f"{label(r.arm)} on {'health' if r.held_out == 'health' else 'non-health'} evals"
+                          for r in held)  # fmt: skip
+        intro += f" Highlighted: the held-out transfer, scored on domains the arm's trait data left out ({cells})."
     if not trs:
         return section("transfer", "Domain transfer", missing("scoreboards for the arms"), intro)
 
@@ -165,16 +171,16 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
         ok = a is not None and b is not None and a.value is not None and b.value is not None
         return num(a.value - b.value, 2, sign=True) if ok else "—"  # type: ignore[union-attr,operator]
 
-    rows = [[esc(label(m)), *(_vci(getattr(s, k), 2, stacked=True) for k in
+    name = Names(res).label
+    rows = [[esc(name(m)), *(_vci(getattr(s, k), 2, stacked=True) for k in
                                ("none", "harmful", "helpful", "unseen_harmful", "unseen_helpful")),
              diff(s.harmful, s.none), diff(s.helpful, s.none),
              diff(s.unseen_harmful, s.none), diff(s.unseen_helpful, s.none)]
             for m, s in p.items()]  # fmt: skip
     head = ["model", "no prompt", "harmful", "helpful", "unseen harmful", "unseen helpful",
             "Δ harmful", "Δ helpful", "Δ unseen harmful", "Δ unseen helpful"]  # fmt: skip
-    body = figure(figs.get("prompting"), "adversarial-prompting bars",
-                  "Mean score over the held-out evals with no system prompt and under persona "
-                  "steering; error bars are 95 % CIs.") + table(head, rows, numeric=tuple(range(1, 10)))  # fmt: skip
+    body = figure(figs.get("prompting"), "adversarial-prompting bars", esc(prompting_caption(p)))
+    body += table(head, rows, numeric=tuple(range(1, 10)))
     return section("prompting", title, body, intro)
 
 
@@ -186,13 +192,12 @@ def finetuning_section(res: RunResults, figs: Figures) -> str:
     ft = res.persistence.finetuning
     if ft is None or not ft.models:
         return section("finetuning", title, missing("harmful fine-tuning results"), intro)
-    rows = []
+    rows, name = [], Names(res).label
     for m, c in ft.models.items():
-        for part, name in (("health", "health"), ("non_health", "non-health")):
-            rows.append([esc(label(m)), name, *(_vci(x, 2) for x in getattr(c, part))])
+        for part, split in (("health", "health"), ("non_health", "non-health")):
+            rows.append([esc(name(m)), split, *(_vci(x, 2) for x in getattr(c, part))])
     head = ["model", "evals", *(f"{d:g}" for d in ft.doses)]
-    body = figure(figs.get("finetuning"), "fine-tuning dose-response curves",
-                  f"Mean score after each dose ({esc(ft.dose_unit)}); bands are 95 % CIs.")
+    body = figure(figs.get("finetuning"), "fine-tuning dose-response curves", esc(finetuning_caption(ft)))
     body += f'<h3>Scores per dose ({esc(ft.dose_unit)})</h3>'
     body += table(head, rows, numeric=tuple(range(2, 2 + len(ft.doses))))
     return section("finetuning", title, body, intro)

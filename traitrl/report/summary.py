@@ -6,15 +6,19 @@ computed from `results.json`, and so the same text could go to a terminal or a R
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from traitrl.evals.scoreboard import Counts, Scoreboard
-from traitrl.report.plots import label
+from traitrl.report.names import Names, label
 from traitrl.report.schema import COMPARISONS, ArmStats, RunResults, ValueCI
 
-# What each arm's trait data covers when results.json does not list the domains.
-_DEFAULT_TRAIT_DATA = {"trait": "all domains", "health_only": "health only",
-                       "no_health_science": "all but health and science"}  # fmt: skip
+# What each paper arm's trait data covers by its definition (`traitrl.train.arms`), shown only
+# when results.json does not record the domains, and marked as such. With the arm registry this
+# becomes a lookup of the arm's include/exclude domains.
+_ARM_DEFINITION = {"baseline": ("no trait data", None), "trait": ("all domains", None),
+                   "health_only": ("health only", "non_health"),
+                   "no_health_science": ("all but health and science", "health")}  # fmt: skip
 
 
 def headline(sb: Scoreboard) -> str:
@@ -28,6 +32,11 @@ def headline(sb: Scoreboard) -> str:
 
 def _of(c: Counts) -> str:
     return f"{c.improved} of {c.n}"
+
+
+def _improved(c: Counts) -> str:
+    """'improved 3 of 8, regressed 1', or 'none was compared'."""
+    return f"improved {_of(c)}, regressed {c.regressed}" if c.n else "none was compared"
 
 
 def _v(x: ValueCI | None) -> float | None:
@@ -54,10 +63,37 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def trait_data(arm: str, stats: ArmStats | None) -> str:
-    if stats is not None and stats.trait_domains is not None:
-        return ", ".join(stats.trait_domains) if stats.trait_domains else "none"
-    return _DEFAULT_TRAIT_DATA.get(arm, "—")
+def recorded_domains(res: RunResults, arm: str) -> list[str] | None:
+    """The trait domains results.json records for `arm` (union over its seeds), or None."""
+    names = Names(res)
+    recorded = [d for k in names.keys_of(arm, res.arms) if (d := res.arms[k].trait_domains) is not None]
+    if not recorded:
+        return None
+    return sorted({x for ds in recorded for x in ds})
+
+
+def trait_data(arm: str, stats: ArmStats | None = None, domains: list[str] | None = None) -> str:
+    """Where the arm's trait data came from: the recorded domains, else the arm's definition
+    (marked as such), else 'not recorded'."""
+    if domains is None and stats is not None:
+        domains = [] if stats.trait_fraction == 0 else stats.trait_domains
+    if domains is not None:
+        return ", ".join(domains) if domains else "no trait data"
+    if arm in _ARM_DEFINITION:
+        return f"{_ARM_DEFINITION[arm][0]} (by the arm's definition)"
+    return "not recorded"
+
+
+def held_out_split(arm: str, domains: list[str] | None) -> str | None:
+    """'health' when the arm saw no health trait data, 'non_health' when it saw only health, else
+    None; from the recorded domains, else from the arm's definition."""
+    if domains is None:
+        return _ARM_DEFINITION.get(arm, ("", None))[1]
+    if not domains:
+        return None
+    if "health" not in domains:
+        return "health"
+    return "non_health" if set(domains) == {"health"} else None
 
 
 def transfer_rows(res: RunResults) -> list[TransferRow]:
@@ -66,54 +102,64 @@ def transfer_rows(res: RunResults) -> list[TransferRow]:
         sb = getattr(res.scoreboard, key)
         if sb is None:
             continue
-        held = {"health_only": "non_health", "no_health_science": "health"}.get(arm)
+        domains = recorded_domains(res, arm)
         rows.append(TransferRow(
-            key=key, arm=arm, trait_data=trait_data(arm, res.arms.get(arm)),
+            key=key, arm=arm, trait_data=trait_data(arm, domains=domains),
             health=sb.health, non_health=sb.non_health, overall=sb,
             mean_delta_health=_mean([r.delta for r in sb.evals if r.health]),
             mean_delta_non_health=_mean([r.delta for r in sb.evals if not r.health]),
-            held_out=held,
+            held_out=held_out_split(arm, domains),
         ))  # fmt: skip
     return rows
 
 
 def _transfer_sentences(res: RunResults) -> list[str]:
-    sc = res.scoreboard
+    """The held-out cells of the transfer table, in words (only for arms with a held-out split)."""
     out = []
-    if sc.health_only_vs_baseline is not None:
-        nh = sc.health_only_vs_baseline.non_health
-        out.append(f"trait data from health only still improved {_of(nh)} non-health evaluations "
-                   f"(regressed {nh.regressed}).")  # fmt: skip
-    if sc.no_health_science_vs_baseline is not None:
-        h = sc.no_health_science_vs_baseline.health
-        out.append(f"trait data without health or science still improved {_of(h)} health "
-                   f"evaluations (regressed {h.regressed}).")  # fmt: skip
+    for r in transfer_rows(res):
+        if r.held_out is None:
+            continue
+        c, split = (r.health, "health") if r.held_out == "health" else (r.non_health, "non-health")
+        out.append(f"{label(r.arm)} vs baseline, on the {split} evaluations its trait data left "
+                   f"out: {_improved(c)}.")  # fmt: skip
     return out
 
 
-def _curve_sentence(res: RunResults) -> str | None:
-    def ends(arm: str) -> tuple[float, float, float, float] | None:
-        c = res.training_curves.get(arm)
-        if c is None:
-            return None
+def _ends(res: RunResults, arm: str) -> tuple[tuple[float, float, float, float], int] | None:
+    """(first in, first ood, last in, last ood) averaged over the arm's seeds, and the seed count."""
+    names = Names(res)
+    got = []
+    for k in names.keys_of(arm, res.training_curves):
+        c = res.training_curves[k]
         pairs = [(i, o) for i, o in zip(c.in_distribution_trait_score, c.out_of_distribution_score,
                                         strict=True) if i is not None and o is not None]  # fmt: skip
-        return (*pairs[0], *pairs[-1]) if len(pairs) >= 2 else None
+        if len(pairs) >= 2:
+            got.append((*pairs[0], *pairs[-1]))
+    if not got:
+        return None
+    mean = tuple(sum(x) / len(got) for x in zip(*got, strict=True))
+    return mean, len(got)  # type: ignore[return-value]
 
-    t = ends("trait")
+
+def _curve_sentence(res: RunResults) -> str | None:
+    t = _ends(res, "trait")
     if t is None:
         return None
-    s = (f"over training, the trait arm's in-distribution trait score went from {t[0]:.2f} to "
-         f"{t[2]:.2f} and its out-of-distribution aggregate from {t[1]:.2f} to {t[3]:.2f}")  # fmt: skip
-    b = ends("baseline")
-    if b is not None:
-        s += f" (baseline: {b[0]:.2f} → {b[2]:.2f} and {b[1]:.2f} → {b[3]:.2f})"
+    (a, b, c, d), n = t
+    seeds = f" (mean of {n} seeds)" if n > 1 else ""
+    s = (f"over training, the trait arm's in-distribution trait score went from {a:.2f} to "
+         f"{c:.2f} and its out-of-distribution aggregate from {b:.2f} to {d:.2f}{seeds}")  # fmt: skip
+    base = _ends(res, "baseline")
+    if base is not None:
+        (a, b, c, d), _ = base
+        s += f" (baseline: {a:.2f} → {c:.2f} and {b:.2f} → {d:.2f})"
     return s + "."
 
 
 def _prompting_sentences(res: RunResults) -> list[str]:
     """'Known personas: harmful steering moved baseline -0.27, trait RL -0.08; ...'."""
     p = res.persistence.prompting or {}
+    name = Names(res).label
     out = []
     for prefix, which in (("", "Known"), ("unseen_", "Unseen")):
         moves: dict[str, list[str]] = {"harmful": [], "helpful": []}
@@ -122,7 +168,7 @@ def _prompting_sentences(res: RunResults) -> list[str]:
             for cond, parts in moves.items():
                 v = _v(getattr(s, prefix + cond))
                 if none is not None and v is not None:
-                    parts.append(f"{label(m)} {v - none:+.2f}")
+                    parts.append(f"{name(m)} {v - none:+.2f}")
         clauses = [f"{cond} steering moved {', '.join(parts)}" for cond, parts in moves.items() if parts]
         if clauses:
             out.append(f"{which.lower()} personas: " + "; ".join(clauses) + ".")
@@ -133,30 +179,34 @@ def _finetuning_sentence(res: RunResults) -> str | None:
     ft = res.persistence.finetuning
     if ft is None or len(ft.doses) < 2 or not ft.models:
         return None
-    parts = []
+    parts, name = [], Names(res).label
     for m, c in ft.models.items():
         drops = []
-        for name, series in (("health", c.health), ("non-health", c.non_health)):
+        for split, series in (("health", c.health), ("non-health", c.non_health)):
             first, last = _v(series[0]), _v(series[-1])
             if first is not None and last is not None:
-                drops.append(f"{name} {last - first:+.2f}")
+                drops.append(f"{split} {last - first:+.2f}")
         if drops:
-            parts.append(f"{label(m)} {', '.join(drops)}")
+            parts.append(f"{name(m)} {', '.join(drops)}")
     if not parts:
         return None
     dose = f"{ft.doses[-1]:g} {ft.dose_unit}"
     return f"after the largest dose ({dose}) scores changed by: " + "; ".join(parts) + "."
 
 
-def _compute_sentence(res: RunResults) -> str | None:
-    toks = {a: s.generated_tokens for a, s in res.arms.items() if s.generated_tokens}
+def compute_sentence(res: RunResults) -> str | None:
+    """Whether the arms were compute-matched, from their recorded steps and generated tokens."""
+    toks = [s.generated_tokens for s in res.arms.values() if s.generated_tokens]
     steps = {s.optimizer_steps for s in res.arms.values() if s.optimizer_steps is not None}
     if len(toks) < 2:
         return None
-    spread = (max(toks.values()) - min(toks.values())) / max(toks.values())
-    step_text = f"{steps.pop()} optimizer steps each" if len(steps) == 1 else "different step counts"
-    return (f"the {len(res.arms)} arms ran {step_text} and their generated "
-            f"tokens differ by at most {100 * spread:.2f} %.")  # fmt: skip
+    names = Names(res)
+    who = f"the {len(names.arms())} arms"
+    if len(res.arms) > len(names.arms()):
+        who += f" ({len(res.arms)} trained models, {len(names.seeds()) or 'several'} seeds)"
+    spread = (max(toks) - min(toks)) / max(toks)
+    step_text = f"{next(iter(steps))} optimizer steps each" if len(steps) == 1 else "different step counts"
+    return f"{who} ran {step_text} and their generated tokens differ by at most {100 * spread:.2f} %."
 
 
 def findings(res: RunResults) -> list[tuple[str, str]]:
@@ -164,15 +214,22 @@ def findings(res: RunResults) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     sb = res.scoreboard.trait_vs_baseline
     if sb is not None:
-        out.append(("Health split", f"health evaluations improved {_of(sb.health)} (regressed "
-                    f"{sb.health.regressed}); non-health improved {_of(sb.non_health)} "
-                    f"(regressed {sb.non_health.regressed})."))  # fmt: skip
+        out.append(("Health split", f"health evaluations: {_improved(sb.health)}; non-health: "
+                    f"{_improved(sb.non_health)}."))  # fmt: skip
+        left = []
         if sb.uninformative:
-            out.append(("Not counted", f"{len(sb.uninformative)} more evaluation(s) showed no "
-                        "signal for these models (careful and harmful personas scored alike)."))  # fmt: skip
+            left.append(f"{len(sb.uninformative)} more evaluation(s) showed no signal for these "
+                        "models (careful and harmful personas scored alike)")  # fmt: skip
+        if sb.not_compared:
+            reasons = Counter(n.reason for n in sb.not_compared)
+            why = (next(iter(reasons)) if len(reasons) == 1
+                   else ", ".join(f"{r} ({k})" for r, k in reasons.most_common()))  # fmt: skip
+            left.append(f"{len(sb.not_compared)} could not be compared: {why}")
+        if left:
+            out.append(("Not counted", "; ".join(left) + "."))
     out += [("Domain transfer", s) for s in _transfer_sentences(res)]
     out += [("Generalization", s) for s in (_curve_sentence(res),) if s]
     out += [("Adversarial prompting", s) for s in _prompting_sentences(res)]
     out += [("Harmful fine-tuning", s) for s in (_finetuning_sentence(res),) if s]
-    out += [("Compute", s) for s in (_compute_sentence(res),) if s]
+    out += [("Compute", s) for s in (compute_sentence(res),) if s]
     return out

@@ -15,6 +15,7 @@ from traitrl.atomic import write_text
 from traitrl.report.schema import COMPARISONS, RunResults, ValueCI
 
 # Every CSV name this module may write: a rebuild removes the ones it no longer has data for.
+# (SCOREBOARD_CSVS follows the compared pairs; see `schema.COMPARISONS` for where they will come from.)
 FIXED_CSVS = ("evals.csv", "arms.csv", "training_curves.csv", "prompting.csv", "finetuning.csv")
 SCOREBOARD_CSVS = tuple(f"scoreboard_{key}.csv" for key, _ in COMPARISONS)
 
@@ -58,12 +59,14 @@ def evals_csv(res: RunResults) -> str | None:
 
 
 def arms_csv(res: RunResults) -> str | None:
+    """One row per entry of `arms` (key as in results.json; arm and seed as recorded, else the
+    key and empty)."""
     rewards = list(dict.fromkeys(k for a in res.arms.values() for k in a.final_rewards))
-    header = ["arm", "generated_tokens", "optimizer_steps", "trait_fraction", "trait_domains",
-              "wall_s", *(f"final_reward_{k}" for k in rewards)]  # fmt: skip
-    rows = [[arm, a.generated_tokens, a.optimizer_steps, a.trait_fraction,
+    header = ["key", "arm", "seed", "generated_tokens", "optimizer_steps", "trait_fraction",
+              "trait_domains", "wall_s", *(f"final_reward_{k}" for k in rewards)]  # fmt: skip
+    rows = [[key, a.arm or key, a.seed, a.generated_tokens, a.optimizer_steps, a.trait_fraction,
              None if a.trait_domains is None else ";".join(a.trait_domains), a.wall_s,
-             *(a.final_rewards.get(k) for k in rewards)] for arm, a in res.arms.items()]  # fmt: skip
+             *(a.final_rewards.get(k) for k in rewards)] for key, a in res.arms.items()]  # fmt: skip
     return _csv(header, rows)
 
 

@@ -1,6 +1,8 @@
-"""A synthetic but realistic run `results.json`, for tests of anything downstream of a run.
+"""A synthetic `results.json`, for the report's edge cases that no smoke run reaches.
 
-The numbers are made up, with the shapes of a real run: the 53 evals of the registry, four arms
+The report's own tests run on a real smoke run (the `tiny_run` fixture); these made-up numbers
+cover what such a run does not have: significant verdicts, curve CIs, a run stopped half-way.
+They have the shapes of a default-sized run: the 53 evals of the registry, four arms
 of equal compute, scoreboards whose verdicts, counts and Holm column follow from their own CIs
 and p-values (so a test can recompute "improved X of N" from the data), training curves,
 prompting and fine-tuning persistence. No model, no bootstrap: building one takes milliseconds.
@@ -16,6 +18,7 @@ import numpy as np
 from traitrl.evals.registry import EVALS
 from traitrl.evals.scoreboard import EvalComparison, Scoreboard, Verdict, tally
 from traitrl.evals.stats import holm
+from traitrl.taxonomy import TRAIN_DOMAINS
 
 ARMS = ("baseline", "trait", "health_only", "no_health_science")
 MODELS = ("base", *ARMS)
@@ -164,7 +167,7 @@ def make_synthetic_results(seed: int = 0) -> dict[str, Any]:
                                   "capability": round(0.71 - 0.01 * (arm != "baseline"), 3),
                                   **({"trait": 0.81} if arm != "baseline" else {})},
                 "trait_fraction": 0.0 if arm == "baseline" else 0.1,
-                "trait_domains": {"baseline": [], "trait": None, "health_only": ["health"],
+                "trait_domains": {"baseline": [], "trait": list(TRAIN_DOMAINS), "health_only": ["health"],
                                   "no_health_science": ["education", "law", "engineering",
                                                         "economics", "business"]}[arm],
                 "wall_s": stage_s[f"arm_{arm}_s"],
