@@ -92,10 +92,10 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float) -> P
         Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
                                                    "dest": "persistence/finetune"}),
     ]
-    points = _curve_points(cfg, out, arms)
+    points = _curve_points(cfg, out, base, arms)
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     prompting, finetuning = done[0], done[1]
-    curves = _curves(cfg, arms, points, done[2:], evals[base.name].pooled)
+    curves = _curves(cfg, arms, points, done[2:])
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
@@ -122,7 +122,7 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
     res = RunResults(
         meta=meta,
         models={base.name: base.path} | {a.name: a.path for a in arms},
-        arms={a.name: ArmStats(generated_tokens=a.generated_tokens, optimizer_steps=a.optimizer_steps,
+        arms={a.name: ArmStats(arm=a.arm, seed=a.seed, generated_tokens=a.generated_tokens, optimizer_steps=a.optimizer_steps,
                                final_rewards=a.final_rewards, trait_fraction=a.trait_fraction,
                                trait_domains=a.trait_domains, wall_s=a.wall_s) for a in arms},
         evals=eval_scores(results),
@@ -136,11 +136,11 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
     return out / "results.json"
 
 
-def _curve_points(cfg: Config, out: Path, arms: list[ArmResult]) -> list[tuple[str, int, Call]]:
-    """(arm, step, evaluation) for every kept checkpoint past step 0: the held-out suite with
-    `run.curve_items` items per eval."""
+def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult]) -> list[tuple[str, int, Call]]:
+    """(arm, step, evaluation) for the base (every arm's step 0) and every kept checkpoint: the
+    same smaller held-out suite, `run.curve_items` items per eval, on every point."""
     small = cfg.model_copy(update={"evals": cfg.evals.model_copy(update={"n_items": cfg.run.curve_items})})
-    points = []
+    points = [("", 0, Call(stages.evaluate, "curve_base", {"model": base, "dest": "evals/curves/base.json"}, config=small))]
     for arm in arms:
         for step in arm.curve.steps:
             ckpt = arm.checkpoint(step)
@@ -151,12 +151,12 @@ def _curve_points(cfg: Config, out: Path, arms: list[ArmResult]) -> list[tuple[s
     return points
 
 
-def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun], base_value: float | None) -> dict:
+def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> dict:
     """Per arm: the in-distribution trait score (dev.jsonl, scored by the trainer at each
-    checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (the
-    untrained policy is the base, already evaluated in full; a removed checkpoint is None)."""
+    checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
+    is the base; a checkpoint removed by train.keep_checkpoints is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
     return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
-                     "out_of_distribution_score": [base_value if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
+                     "out_of_distribution_score": [ood[("", 0)] if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
                      "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per eval)"}
             for a in arms}

@@ -12,23 +12,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from traitrl.atomic import write_text
 from traitrl.errors import UserError, describe_validation, read_json_file
 from traitrl.evals.results import EvalResults
 from traitrl.evals.scoreboard import Scoreboard
+from traitrl.train.arms import COMPARISONS
 
 RUN_RESULTS_SCHEMA_VERSION = 1
 
-# The comparisons of the paper, in the order the report shows them: (key, treatment arm).
-# These names mirror the arm registry (`traitrl.train.arms`); once it exposes its compared pairs,
-# this becomes `from traitrl.train.arms import COMPARISONS` and `Scoreboards` keeps these keys.
-COMPARISONS: tuple[tuple[str, str], ...] = (
-    ("trait_vs_baseline", "trait"),
-    ("health_only_vs_baseline", "health_only"),
-    ("no_health_science_vs_baseline", "no_health_science"),
-)
 
 
 class _Record(BaseModel):
@@ -107,16 +108,18 @@ class EvalScores(_Record):
         return "health" in self.domains
 
 
-class Scoreboards(_Record):
-    """Each arm vs the compute-matched baseline (`traitrl.evals.compare` output, verbatim)."""
-
-    trait_vs_baseline: Scoreboard | None = None
-    health_only_vs_baseline: Scoreboard | None = None
-    no_health_science_vs_baseline: Scoreboard | None = None
-
+class _Scoreboards(_Record):
     def available(self) -> dict[str, Scoreboard]:
         """key -> scoreboard, in the paper's order, for the comparisons this run has."""
         return {k: sb for k, _ in COMPARISONS if (sb := getattr(self, k)) is not None}
+
+
+# Each compared pair of the arm registry vs the compute-matched control (`traitrl.evals.compare`
+# output, verbatim): one optional field per pair, named as the registry names it.
+Scoreboards = create_model(
+    "Scoreboards", __base__=_Scoreboards,
+    **{key: (Scoreboard | None, None) for key, _ in COMPARISONS},  # type: ignore[call-overload]
+)
 
 
 class TrainingCurve(_Record):

@@ -30,12 +30,12 @@ from traitrl.report.plots import (
 )
 from traitrl.report.schema import RunResults, ValueCI
 from traitrl.report.summary import findings, headline, transfer_rows
+from traitrl.train.arms import ARMS, COMPARISONS, CONTROL
 
 Figures = Mapping[str, bytes | None]
 
-TITLES = {"trait_vs_baseline": "trait RL vs baseline",
-          "health_only_vs_baseline": "health-only trait data vs baseline",
-          "no_health_science_vs_baseline": "no health/science trait data vs baseline"}  # fmt: skip
+# Each compared pair, in words, from the arm registry's labels.
+TITLES = {key: f"{ARMS[arm].label} vs {ARMS[CONTROL].label}" for key, arm in COMPARISONS}
 
 
 def _vci(x: ValueCI | None, digits: int = 3, stacked: bool = False) -> str:

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from traitrl.evals.scoreboard import Counts, Scoreboard
 from traitrl.report.names import Names, label
 from traitrl.report.schema import COMPARISONS, ArmStats, RunResults, ValueCI
+from traitrl.train.arms import ARMS
 
-# What each paper arm's trait data covers by its definition (`traitrl.train.arms`), shown only
-# when results.json does not record the domains, and marked as such. With the arm registry this
-# becomes a lookup of the arm's include/exclude domains.
-_ARM_DEFINITION = {"baseline": ("no trait data", None), "trait": ("all domains", None),
-                   "health_only": ("health only", "non_health"),
-                   "no_health_science": ("all but health and science", "health")}  # fmt: skip
+# What each arm's trait data covers by its definition in the arm registry, shown only when
+# results.json does not record the domains, and marked as such; and which evals it holds out.
+_ARM_DEFINITION = {a.name: (a.trait_data or "no trait data", a.held_out) for a in ARMS.values()}
 
 
 def headline(sb: Scoreboard) -> str:
