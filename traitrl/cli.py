@@ -188,6 +188,22 @@ def run(
     run_experiment(resolve_config(config, [*(set_ or []), *extra]), out, seeds=seeds)
 
 
+@app.command("sweep")
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (e.g. configs/sweeps/smoke.yaml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: cells/NAME run folders, sweep.json, report.html.")],
+    set_: SetOpt = None,
+) -> None:
+    """A grid of runs over config keys (trait fraction, corpus.rho, seeds, leave-one-trait-out):
+    every cell a cached, resumable run; cells with the same corpus share one organism. Writes
+    sweep.json and report.html with each cell's "improved X of N", mean delta with seed CIs,
+    in-distribution gain and persistence endpoint."""
+    from traitrl.experiments.sweep import run_sweep
+
+    path = run_sweep(config, out, set_)
+    console.print(f"wrote {path} and {out / 'report.html'}")
+
+
 def main() -> None:
     """Entry point: user errors print one message and exit 2, without a traceback."""
     try:

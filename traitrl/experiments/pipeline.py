@@ -28,7 +28,8 @@ def arm_label(arm: str, seed_index: int, seeds: int) -> str:
     return arm if seeds == 1 else f"{arm}-s{seed_index}"
 
 
-def run_experiment(cfg: Config, out: Path, seeds: int | None = None) -> Path:
+def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
+    """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism)."""
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
@@ -36,20 +37,21 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None) -> Path:
     write_text(out / "config.yaml", cfg.to_yaml())
     run = Runner(cfg, out, make_executor(cfg))
     try:
-        return _study(cfg, out, run, seeds, t_start)
+        return _study(cfg, out, run, seeds, t_start, base)
     finally:
         run.close()
 
 
-def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float) -> Path:
+def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base: BaseResult | None) -> Path:
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
 
     # 1. scenarios; 2. the base policy
     data = run(stages.scenarios, "scenarios", dest="data")
     console.print(f"[bold]scenarios[/bold]: {data.counts}")
-    base = (stages.given_model(Path(cfg.policy.model)) if cfg.policy.model
-            else run(stages.organism, "organism", dest="organism"))
+    if base is None:
+        base = (stages.given_model(Path(cfg.policy.model)) if cfg.policy.model
+                else run(stages.organism, "organism", dest="organism"))
     console.print(f"[bold]base policy[/bold]: {base.path} ({base.source})")
 
     # 3. RL arms: identical settings, only the data mixture differs; the seed is part of the identity

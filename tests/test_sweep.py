@@ -1,0 +1,57 @@
+"""`traitrl sweep`: a two-cell grid runs end to end, cells share one organism, the local pool and
+Ray give identical results, and a bad sweep file is refused before any work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+
+def _sweep(out: Path, *sets: str) -> dict:
+    args = [sys.executable, "-m", "traitrl", "sweep", "--config", "configs/sweeps/smoke.yaml", "--out", str(out)]
+    for s in sets:
+        args += ["--set", s]
+    env = {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "sweep.json").read_text())
+
+
+@pytest.mark.slow
+def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tmp_path):
+    pytest.importorskip("ray")
+    local = _sweep(tmp_path / "local", "run.workers=2")
+    assert [c["name"] for c in local["cells"]] == ["trait_fraction-0.05", "trait_fraction-0.25"]
+    assert [c["overrides"] for c in local["cells"]] == [{"train.trait_fraction": 0.05}, {"train.trait_fraction": 0.25}]
+    assert len(list((tmp_path / "local" / "organisms").iterdir())) == 1  # both cells share one organism
+    for c in local["cells"]:
+        res = json.loads((tmp_path / "local" / "cells" / c["name"] / "results.json").read_text())
+        assert c["evals"] == res["scoreboard"]["trait_vs_baseline"]["n"]
+        assert c["improved"] == res["scoreboard"]["trait_vs_baseline"]["improved"]
+        # the trait arm's mix follows the cell's fraction: 16 prompts / 8 = 2 per step x 4 steps = 8 rows
+        frac = res["arms"]["trait"]["trait_fraction"]
+        assert frac == pytest.approx(round(8 * c["overrides"]["train.trait_fraction"]) / 8)
+    html = (tmp_path / "local" / "report.html").read_text()
+    assert "trait_fraction-0.25" in html and "data:image/png;base64" in html
+    on_ray = _sweep(tmp_path / "ray", "run.backend=ray")
+    assert on_ray == local
+
+
+def test_a_bad_sweep_file_is_refused_before_any_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"config: {REPO / 'configs' / 'smoke.yaml'}\ngrid:\n  train.trait_fractoin: [0.1]\n")
+    res = run_cli("sweep", "--config", str(bad), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2
+    assert "trait_fractoin" in res.stderr and "cell trait_fractoin-0.1" in res.stderr
+    assert not (tmp_path / "out").exists()
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("grid: {}\n")
+    res = run_cli("sweep", "--config", str(empty), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and "nothing to sweep" in res.stderr

@@ -1,0 +1,130 @@
+"""`traitrl sweep`: a grid of runs over config keys, sharing what cells have in common.
+
+A sweep file names a base config, overrides for every cell, a grid (dotted key -> values) and
+optionally a leave-one-trait-out set. Every cell is an ordinary `traitrl run` folder under
+`DIR/cells/NAME/`, cached and resumable like any run; cells whose world, corpus and organism
+sections agree share one organism, built once under `DIR/organisms/`. Every cell's config is
+validated before any work starts. The summary (`sweep.json`, `report.html`) puts each cell's
+"improved X of N", its mean delta over evals with a CI over RL seeds, its in-distribution trait
+gain and its persistence endpoints against the swept values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from traitrl import taxonomy
+from traitrl.config import Config, load_config
+from traitrl.errors import UserError, describe_validation
+
+SWEEP_SCHEMA_VERSION = 1
+
+
+class SweepSpec(BaseModel):
+    """The `sweep:` file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_version: int = Field(SWEEP_SCHEMA_VERSION, description="sweep file schema version")
+    name: str = Field("sweep", description="sweep name (report title)")
+    config: str | None = Field(None, description="base config file, relative to the sweep file (None = the embedded defaults)")
+    set: list[str] = Field(default_factory=list, description="dotted.key=value overrides applied to every cell")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted config key -> values; cells are the cartesian product")
+    leave_one_trait_out: bool = Field(False, description="add one cell per trait with train.include_traits = every other trait")
+    seeds: int | None = Field(None, ge=1, description="RL seeds per arm in every cell (None = run.seeds of the cell's config)")
+
+
+class Cell(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    overrides: dict[str, Any]
+    left_out: str | None = None
+
+
+def load_sweep(path: Path, overrides: list[str] | None = None) -> tuple[SweepSpec, list[Cell], dict[str, Config]]:
+    """Read and validate a sweep file and every cell's config, before any work."""
+    if not path.is_file():
+        raise UserError(f"{path}: sweep file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a valid YAML sweep file: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping (name, config, set, grid, ...)")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as e:
+        raise UserError(f"{path}: invalid sweep file\n{describe_validation(e)}") from None
+    if spec.schema_version != SWEEP_SCHEMA_VERSION:
+        raise UserError(f"{path}: schema_version {spec.schema_version} (this traitrl reads {SWEEP_SCHEMA_VERSION})")
+    if not spec.grid and not spec.leave_one_trait_out:
+        raise UserError(f"{path}: grid is empty and leave_one_trait_out is off: nothing to sweep")
+    for key, values in spec.grid.items():
+        if not values:
+            raise UserError(f"{path}: grid.{key}: give at least one value")
+    base = (path.parent / spec.config) if spec.config else None
+    cells = _cells(spec)
+    configs = {}
+    for cell in cells:
+        sets = [*spec.set, *(overrides or []), *(f"{k}={_yaml(v)}" for k, v in cell.overrides.items())]
+        try:
+            configs[cell.name] = load_config(base, sets)
+        except UserError as e:
+            raise UserError(f"{path}: cell {cell.name}: {e}") from None
+    return spec, cells, configs
+
+
+def _yaml(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _cells(spec: SweepSpec) -> list[Cell]:
+    keys = list(spec.grid)
+    cells = []
+    for values in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
+        over = dict(zip(keys, values, strict=True))
+        cells.append(Cell(name=_name(over), overrides=over))
+    if spec.leave_one_trait_out:
+        for base in list(cells):
+            for trait in taxonomy.TRAITS:
+                over = {**base.overrides, "train.include_traits": [t for t in taxonomy.TRAITS if t != trait]}
+                name = f"{base.name}_no-{trait}" if base.overrides else f"no-{trait}"
+                cells.append(Cell(name=name, overrides=over, left_out=trait))
+    return cells
+
+
+def _name(overrides: dict[str, Any]) -> str:
+    if not overrides:
+        return "reference"
+    return "_".join(f"{k.split('.')[-1]}-{_yaml(v)}".replace("/", "-").replace(" ", "") for k, v in overrides.items())
+
+
+def run_sweep(path: Path, out: Path, overrides: list[str] | None = None) -> Path:
+    """Run every cell (organisms shared by key), then write `sweep.json` and `report.html`."""
+    from traitrl.console import console
+    from traitrl.experiments import stages
+    from traitrl.experiments.pipeline import run_experiment
+    from traitrl.experiments.stage import Runner, derive_key
+    from traitrl.experiments.sweep_summary import summarize, write_sweep
+
+    spec, cells, configs = load_sweep(path, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]sweep {spec.name}[/bold]: {len(cells)} cells")
+    shared = Runner(next(iter(configs.values())), out)
+    for i, cell in enumerate(cells, 1):
+        cfg = configs[cell.name]
+        console.print(f"[bold]cell {i}/{len(cells)}[/bold] {cell.name}: {cell.overrides}")
+        base = None
+        if cfg.policy.model is None:  # one organism per distinct (world, corpus, organism): built once
+            key = derive_key(stages.organism.spec, cfg, {})
+            org = shared(stages.organism, f"organism-{key}", config=cfg, dest=f"organisms/{key}")
+            cell_dir = out / "cells" / cell.name
+            base = org.model_copy(update={"path": os.path.relpath(out / org.path, cell_dir)})
+        run_experiment(cfg, out / "cells" / cell.name, seeds=spec.seeds, base=base)
+    summary = summarize(spec, cells, out)
+    return write_sweep(summary, out)

@@ -1,0 +1,80 @@
+"""A sweep's summary: one row per cell from that cell's `results.json`, then `sweep.json` and a
+self-contained `report.html` (`traitrl.report.sweep`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from traitrl.atomic import write_text
+from traitrl.report.schema import RunResults, load_run_results
+from traitrl.report.sweep import CellSummary, SeedMean, SweepSummary, render_sweep
+from traitrl.train.arms import CONTROL
+
+
+def seed_mean(values: list[float]) -> SeedMean:
+    if not values:
+        return SeedMean(value=None)
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return SeedMean(value=mean, per_seed=values)
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
+    return SeedMean(value=mean, ci=(mean - half, mean + half), per_seed=values)
+
+
+def _labels(res: RunResults, arm: str) -> dict[int, str]:
+    """seed -> the results key of `arm` trained with that seed."""
+    return {a.seed if a.seed is not None else 0: key for key, a in res.arms.items() if (a.arm or key) == arm}
+
+
+def _cell(cell, res: RunResults) -> CellSummary:
+    base, trait = _labels(res, CONTROL), _labels(res, "trait")
+    seeds = sorted(set(base) & set(trait))
+    deltas, gains = [], []
+    for s in seeds:
+        diffs = []
+        for e in res.evals:
+            b, t = e.scores.get(base[s]), e.scores.get(trait[s])
+            if b is not None and t is not None and b.value is not None and t.value is not None:
+                diffs.append((t.value - b.value) * (1 if e.higher_is_better else -1))
+        if diffs:
+            deltas.append(float(np.mean(diffs)))
+        cb, ct = res.training_curves.get(base[s]), res.training_curves.get(trait[s])
+        if cb and ct and cb.in_distribution_trait_score[-1] is not None and ct.in_distribution_trait_score[-1] is not None:
+            gains.append(ct.in_distribution_trait_score[-1] - cb.in_distribution_trait_score[-1])
+    sb = res.scoreboard.available().get(f"trait_vs_{CONTROL}")
+    return CellSummary(
+        name=cell.name, overrides=cell.overrides, left_out=cell.left_out, seeds=len(seeds),
+        evals=sb.n if sb else 0, improved=sb.improved if sb else 0, regressed=sb.regressed if sb else 0,
+        improved_holm=sb.holm.improved if sb else 0, improved_bh=sb.bh.improved if sb else 0,
+        regressed_bh=sb.bh.regressed if sb else 0,
+        mean_delta=seed_mean(deltas), in_distribution_gain=seed_mean(gains),
+        harmful_drop_difference=_drop_difference(res, base.get(seeds[0]) if seeds else None,
+                                                 trait.get(seeds[0]) if seeds else None),
+    )
+
+
+def _drop_difference(res: RunResults, base: str | None, trait: str | None) -> float | None:
+    p = res.persistence.prompting or {}
+    drops = []
+    for key in (trait, base):
+        s = p.get(key) if key else None
+        if s is None or s.none is None or s.harmful is None or s.none.value is None or s.harmful.value is None:
+            return None
+        drops.append(s.none.value - s.harmful.value)
+    return drops[0] - drops[1]
+
+
+def summarize(spec, cells, out: Path) -> SweepSummary:
+    rows = [_cell(c, load_run_results(out / "cells" / c.name / "results.json")) for c in cells]
+    return SweepSummary(name=spec.name, grid=spec.grid, cells=rows)
+
+
+def write_sweep(summary: SweepSummary, out: Path) -> Path:
+    write_text(out / "sweep.json", summary.model_dump_json(indent=2) + "\n")
+    write_text(out / "report.html", render_sweep(summary))
+    return out / "sweep.json"

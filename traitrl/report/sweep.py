@@ -1,0 +1,131 @@
+"""The sweep's `sweep.json` records and its self-contained report: a table of cells, the
+leave-one-trait-out table, and each swept numeric key against the headline outcomes, every mean
+with its CI over RL seeds."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from traitrl.report.html import esc, figure, num, page, table
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class SeedMean(_Record):
+    """A mean over RL seeds with a t-interval (None with one seed: no seed variance to show)."""
+
+    value: float | None
+    ci: tuple[float, float] | None = None
+    per_seed: list[float] = Field(default_factory=list)
+
+
+class CellSummary(_Record):
+    name: str
+    overrides: dict[str, Any]
+    left_out: str | None = None
+    seeds: int
+    evals: int = Field(description="evals compared (trait vs baseline)")
+    improved: int
+    regressed: int
+    improved_holm: int
+    improved_bh: int
+    regressed_bh: int
+    mean_delta: SeedMean = Field(description="trait - baseline, mean over evals (positive = better), per seed")
+    in_distribution_gain: SeedMean = Field(description="final dev trait score, trait - baseline, per seed")
+    harmful_drop_difference: float | None = Field(
+        description="known harmful persona drop (none - harmful), trait - baseline, first seed; negative = trait resists more")
+
+
+class SweepSummary(_Record):
+    schema_version: int = 1
+    name: str
+    grid: dict[str, list[Any]]
+    cells: list[CellSummary]
+
+
+def _fmt(m: SeedMean, digits: int = 3) -> str:
+    if m.value is None:
+        return "—"
+    ci = f" [{num(m.ci[0], digits, True)}, {num(m.ci[1], digits, True)}]" if m.ci else ""
+    return f"{num(m.value, digits, True)}{ci}"
+
+
+def _rows(cells: list[CellSummary]) -> list[list[str]]:
+    return [[esc(c.name), esc(", ".join(f"{k}={v}" for k, v in c.overrides.items()) or "—"), str(c.seeds),
+             f"<b>{c.improved}</b> of {c.evals}", str(c.improved_holm), f"{c.improved_bh} / {c.regressed_bh}",
+             str(c.regressed), _fmt(c.mean_delta), _fmt(c.in_distribution_gain),
+             num(c.harmful_drop_difference, 3, True)] for c in cells]
+
+
+HEADER = ["cell", "overrides", "seeds", "improved", "Holm", "BH gains / regr.", "regressed",
+          "mean Δ [seed CI]", "in-dist. gain [seed CI]", "harmful-drop diff."]
+
+
+def _numeric_keys(summary: SweepSummary) -> list[str]:
+    return [k for k, vs in summary.grid.items()
+            if len(vs) > 1 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vs)]
+
+
+def key_plot(summary: SweepSummary, key: str) -> bytes | None:
+    """Mean Δ (with seed CIs) and "improved X of N" against one swept key, other keys fixed at
+    each of their combinations (one line per combination)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: dict[str, list[tuple[float, CellSummary]]] = defaultdict(list)
+    for c in summary.cells:
+        if c.left_out is None and key in c.overrides:
+            rest = ", ".join(f"{k}={v}" for k, v in c.overrides.items() if k != key) or "all cells"
+            lines[rest].append((float(c.overrides[key]), c))
+    if not lines:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for label, pts in lines.items():
+        pts.sort(key=lambda p: p[0])
+        xs = [x for x, _ in pts]
+        ys = [c.mean_delta.value if c.mean_delta.value is not None else float("nan") for _, c in pts]
+        lo = [y - c.mean_delta.ci[0] if c.mean_delta.ci else 0 for y, (_, c) in zip(ys, pts, strict=True)]
+        hi = [c.mean_delta.ci[1] - y if c.mean_delta.ci else 0 for y, (_, c) in zip(ys, pts, strict=True)]
+        a.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label)
+        b.plot(xs, [c.improved for _, c in pts], marker="o", label=label)
+    a.axhline(0, color="#999", lw=0.8)
+    a.set(xlabel=key, ylabel="mean Δ trait − baseline", title="mean Δ over evals")
+    b.set(xlabel=key, ylabel="evals improved", title="improved (CI excludes 0)")
+    if len(lines) > 1:
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_sweep(summary: SweepSummary) -> str:
+    ref = [c for c in summary.cells if c.left_out is None]
+    loo = [c for c in summary.cells if c.left_out is not None]
+    body = ('<section id="cells"><h2>Cells</h2><p>Trait RL vs the compute-matched baseline in every cell. '
+            "Seed CIs are t-intervals over RL seeds (none with one seed); the harmful-drop difference is "
+            "the first seed's known-persona drop, trait minus baseline.</p>"
+            + table(HEADER, _rows(ref), numeric=range(2, 10)) + "</section>")
+    for key in _numeric_keys(summary):
+        caption = ("Error bars: 95 % t-intervals over RL seeds." if any(c.mean_delta.ci for c in ref)
+                   else "One RL seed per cell: no seed intervals.")
+        body += (f'<section id="key-{esc(key)}"><h2>{esc(key)}</h2>'
+                 + figure(key_plot(summary, key), f"outcomes against {key}", caption) + "</section>")
+    if loo:
+        body += ('<section id="loo"><h2>Leave one trait out</h2><p>Each cell trains trait RL on every trait '
+                 "but one (<code>train.include_traits</code>); compare with the cells above.</p>"
+                 + table(["left out", *HEADER[1:]], [[esc(c.left_out or ""), *r[1:]] for c, r in zip(loo, _rows(loo), strict=True)],
+                         numeric=range(2, 10)) + "</section>")
+    header = f'<div class="kicker">traitrl · sweep report</div><h1>{esc(summary.name)}</h1>'
+    toc = [("cells", "Cells"), *((f"key-{k}", k) for k in _numeric_keys(summary)), *([("loo", "Leave one out")] if loo else [])]
+    return page(f"traitrl sweep: {summary.name}", header, toc, body,
+                f"Built from sweep.json and the cells' results.json ({len(summary.cells)} cells).")
