@@ -41,7 +41,11 @@ def eval_command(
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
 
+    from traitrl.evals.importers import load_benchmark
+
     cfg = resolve_config(config, set_, model)
+    for spec in benchmark or []:  # every benchmark file is checked before the model is looked at
+        load_benchmark(spec)
     base = stages.given_model(require_model_dir(model), name=str(model))
     t0 = time.perf_counter()
     run = call(stages.evaluate, cfg, Path("."), model=base, dest=str(out), persona=persona,
