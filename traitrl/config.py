@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
-from traitrl.graders.llm_client import JudgeConfig
+from traitrl.graders.judge_config import JudgeConfig
 
 CONFIG_SCHEMA_VERSION = 1
 

@@ -17,108 +17,25 @@ import asyncio
 import json
 import os
 import random
-import re
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Generic, TypeVar
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from traitrl.errors import UserError
 from traitrl.graders.cache import CachedMessage, ChatRequest, ResponseCache
+from traitrl.graders.judge_config import JudgeConfig
 
 T = TypeVar("T")
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Statuses worth another try: request timeout, conflict, rate limit, and server errors.
 _RETRY_STATUSES = frozenset({408, 409, 429})
 # Servers without authentication (a local vLLM or `transformers serve`) still need a non-empty key.
 _NO_AUTH_PLACEHOLDER = "EMPTY"
-
-
-class JudgeConfig(BaseModel):
-    """The `judge:` section of a config: where the judge lives and how deterministically it is asked."""
-
-    # hide_input_in_errors: a key pasted into `api_key_env` by mistake must not be echoed back.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    base_url: str = Field(
-        default="https://api.openai.com/v1",
-        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM or `transformers serve`.",
-    )
-    model: str = Field(default="gpt-4.1", description="judge model name as the endpoint knows it")
-    api_key_env: str | None = Field(
-        default="OPENAI_API_KEY",
-        description="NAME of the environment variable holding the API key (never the key itself); "
-        "null for a local server without authentication.",
-    )
-    max_concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight at once")
-    timeout_s: float = Field(default=60.0, gt=0, description="per-request timeout in seconds")
-    max_retries: int = Field(
-        default=4,
-        ge=0,
-        le=20,
-        description="extra tries after a 429, 5xx, timeout, connection error or malformed reply",
-    )
-    backoff_base_s: float = Field(
-        default=1.0, ge=0, description="first retry waits up to this long (then doubles)"
-    )
-    backoff_max_s: float = Field(
-        default=30.0, ge=0, description="cap on one retry's wait, in seconds"
-    )
-    cache_dir: str | None = Field(
-        default=None,
-        description="directory of the on-disk reply cache shared by rewards and evals; null = no cache",
-    )
-    temperature: float = Field(
-        default=0.0, ge=0, le=2, description="sampling temperature; 0 for reproducible verdicts"
-    )
-    seed: int | None = Field(
-        default=0, description="sampling seed sent to the endpoint (part of the cache key)"
-    )
-    max_tokens: int = Field(default=512, ge=1, description="most tokens in one judge reply")
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
-        default="max_tokens",
-        description="request field that carries max_tokens; OpenAI's reasoning models accept only max_completion_tokens",
-    )
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _is_a_name(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
-            raise ValueError(
-                "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself; "
-                "export the key in that variable"
-            )
-        return v
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8000/v1")
-        if parts.username or parts.password:
-            raise ValueError(
-                "must not carry credentials; put the key in the variable named by api_key_env"
-            )
-        return v
-
-    def settings(self) -> dict[str, Any]:
-        """What decides a verdict, recorded beside every grade (no key, no URL query string)."""
-        p = urlsplit(self.base_url)
-        return {
-            "endpoint": urlunsplit((p.scheme, p.netloc, p.path, "", "")),
-            "model": self.model,
-            "temperature": self.temperature,
-            "seed": self.seed,
-            "max_tokens": self.max_tokens,
-        }
 
 
 class Unparseable(ValueError):
