@@ -193,7 +193,12 @@ def main() -> None:
     try:
         app()
     except UserError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        from rich.markup import escape
+
+        from traitrl.errors import redact
+
+        # the last guard for secrets: whatever a message quotes, a key-like value never reaches the terminal
+        err_console.print(f"[red]error:[/red] {escape(redact(str(e)))}", highlight=False, markup=True)
         sys.exit(e.exit_code)
 
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from traitrl import taxonomy
-from traitrl.errors import UserError
+from traitrl.errors import REDACTED, UserError, is_secret_key, looks_like_secret, redact
 from traitrl.graders.judge_config import JudgeConfig
 
 CONFIG_SCHEMA_VERSION = 1
@@ -278,6 +278,18 @@ class Config(_Section):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _section_model(model: Any, name: Any) -> Any:
+    """The pydantic model of section `name` of `model` (an optional section unwrapped), or None."""
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(name, str) or not fields or name not in fields:
+        return None
+    annotation = fields[name].annotation
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
     for e in err.errors():
@@ -286,24 +298,39 @@ def _format_errors(err: ValidationError, source: str) -> str:
             parent = e["loc"][:-1]
             model: Any = Config
             for p in parent:
-                model = model.model_fields[p].annotation
+                model = _section_model(model, p)
             allowed = ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else "?"
             lines.append(f"  {key}: unknown key; allowed here: {allowed}")
         else:
             got = e.get("input")
-            got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            if isinstance(got, dict | list):
+                got_text = ""
+            elif is_secret_key(key) or looks_like_secret(got):
+                got_text = f" (got {REDACTED})"  # a secret-bearing field is never echoed, whatever is wrong with it
+            else:
+                got_text = f" (got {got!r})"
             lines.append(f"  {key}: {e['msg']}{got_text}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
+
+
+def _shown_override(assignment: str) -> str:
+    """`--set key=value` as it may be printed: values of secret-bearing keys, and key-like values, redacted."""
+    key, sep, value = assignment.partition("=")
+    if not sep:
+        return REDACTED if looks_like_secret(key) else key
+    if is_secret_key(key.strip()) or looks_like_secret(value):
+        return f"{redact(key)}={REDACTED}"
+    return assignment
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply `a.b.c=value`; the value is parsed as YAML so numbers, booleans and lists work."""
     if "=" not in assignment:
-        raise UserError(f"--set {assignment!r}: expected dotted.key=value")
+        raise UserError(f"--set {_shown_override(assignment)!r}: expected dotted.key=value")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise UserError(f"--set {assignment!r}: empty key segment")
+        raise UserError(f"--set {_shown_override(assignment)!r}: empty key segment")
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -312,7 +339,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     for p in parts[:-1]:
         nxt = node.setdefault(p, {})
         if not isinstance(nxt, dict):
-            raise UserError(f"--set {key}: {p} is not a section")
+            raise UserError(redact(f"--set {key}: {p} is not a section"))
         node = nxt
     node[parts[-1]] = value
 
@@ -338,7 +365,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     for assignment in overrides or []:
         apply_override(data, assignment)
     if overrides:
-        source += " with --set " + " ".join(overrides)
+        source += " with --set " + " ".join(_shown_override(o) for o in overrides)
     try:
         return Config.model_validate(data)
     except ValidationError as e:

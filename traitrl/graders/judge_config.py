@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from traitrl.errors import looks_like_secret
+
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_PARAM = re.compile(r"key|token|secret|sig|passw|auth", re.I)
 
 
 class JudgeConfig(BaseModel):
@@ -60,7 +63,7 @@ class JudgeConfig(BaseModel):
     @field_validator("api_key_env")
     @classmethod
     def _is_a_name(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
+        if v is not None and (not _ENV_NAME.match(v) or looks_like_secret(v)):
             raise ValueError(
                 "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself; "
                 "export the key in that variable"
@@ -73,9 +76,13 @@ class JudgeConfig(BaseModel):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:8000/v1")
-        if parts.username or parts.password:
+        if "@" in parts.netloc or looks_like_secret(v):
             raise ValueError(
                 "must not carry credentials; put the key in the variable named by api_key_env"
+            )
+        if any(_SECRET_PARAM.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+            raise ValueError(
+                "must not carry a key in its query string; put the key in the variable named by api_key_env"
             )
         return v
 

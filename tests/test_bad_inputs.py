@@ -1,0 +1,163 @@
+"""Bad inputs, as a careless or hostile user gives them: every one is refused with exit code 2 and
+a message naming the file, line or key, before any work, and nothing is written.
+
+Also here: a canary key put in every secret-bearing place never reaches a message or a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CANARY = "sk-CANARYq7Xw3Yv9Tu5Rs1Po8Nm4Lk"  # looks like an OpenAI key
+CANARY_NAME = "CANARYq7Xw3Yv9Tu5Rs1Po8Nm4LkJh2G"  # a key that happens to be a valid variable name
+CANARY_PW = "hunter2-CANARY"  # a password that looks like nothing
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `traitrl` command in a subprocess, with extra environment variables."""
+    base = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "traitrl", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, env={**base, **(env or {})}, timeout=timeout)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _assert_no_canary(proc: subprocess.CompletedProcess, *roots: Path, canaries=(CANARY, CANARY_NAME, CANARY_PW)) -> None:
+    for c in canaries:
+        assert c not in proc.stdout, proc.stdout[-2000:]
+        assert c not in proc.stderr, proc.stderr[-2000:]
+        for root in roots:
+            for name, data in _files(root).items():
+                assert c.encode() not in data, f"canary in {name}"
+
+
+# ---- secrets ---------------------------------------------------------------------------------
+
+class _EchoingJudge(BaseHTTPRequestHandler):
+    """A hostile endpoint: refuses every request with 401 and echoes the Authorization header back
+    in the body and a header, so any client that surfaces server text would leak the key."""
+
+    seen: list[str] = []
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        auth = self.headers.get("Authorization", "")
+        type(self).seen.append(auth)
+        body = json.dumps({"error": {"message": f"invalid key {auth}", "type": "invalid_request_error"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Echo", auth)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def echoing_judge():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingJudge)
+    httpd.daemon_threads = True
+    _EchoingJudge.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    timer = threading.Timer(120, httpd.shutdown)  # bounded: stops itself even if the test hangs
+    timer.daemon = True
+    timer.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        timer.cancel()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _judge_yaml(tmp: Path, **judge: object) -> Path:
+    cfg = tmp / "cfg" / "judge.yaml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(json.dumps({"judge": {"model": "m", "max_retries": 0, "timeout_s": 5, **judge}}))
+    return cfg
+
+
+SECRET_PLACES = {
+    "api_key_env": {"api_key_env": CANARY},
+    "api_key_env_name_like": {"api_key_env": CANARY_NAME},
+    "base_url_userinfo": {"base_url": f"http://user:{CANARY_PW}@127.0.0.1:9/v1"},
+    "base_url_userinfo_key": {"base_url": f"https://{CANARY}@api.example.com/v1"},
+    "base_url_query": {"base_url": f"http://127.0.0.1:9/v1?api-key={CANARY_PW}"},
+    "headers": {"headers": {"Authorization": f"Bearer {CANARY_PW}"}},
+}
+
+COMMANDS = {
+    "config show": lambda out: ["config", "show"],
+    "run": lambda out: ["run", "--out", str(out / "run")],
+    "eval": lambda out: ["eval", "--model", str(out / "model"), "--out", str(out / "r.json")],
+    "train": lambda out: ["train", "--init", str(out / "model"), "--out", str(out / "arm")],
+    "generate-llm": lambda out: ["scenarios", "generate-llm", "--out", str(out / "s.jsonl"), "--limit", "1"],
+}
+
+
+@pytest.mark.parametrize("place", list(SECRET_PLACES))
+def test_canary_in_a_config_file_is_never_echoed(tmp_path, place):
+    cfg = _judge_yaml(tmp_path, **SECRET_PLACES[place])
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("config show", "run", "eval", "generate-llm"):
+        proc = cli(*COMMANDS[name](out), "--config", str(cfg))
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        assert f"judge.{next(iter(SECRET_PLACES[place]))}" in proc.stderr, (name, proc.stderr)
+        assert str(cfg) in proc.stderr.replace("\n", "")
+        _assert_no_canary(proc, out)
+        assert _files(out) == {}, name
+
+
+@pytest.mark.parametrize("place", list(SECRET_PLACES))
+def test_canary_in_a_set_override_is_never_echoed(tmp_path, place):
+    key, value = next(iter(SECRET_PLACES[place].items()))
+    sets = [f"judge.{key}.Authorization=Bearer {CANARY_PW}"] if key == "headers" else [f"judge.{key}={value}"]
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("config show", "eval"):
+        args = COMMANDS[name]
+        # the same override twice and beside a plain bad one: the source line repeats every override
+        argv = [*args(out), "--set", "judge.model=m", "--set", "train.steps=abc"]
+        for s in sets * 2:
+            argv += ["--set", s]
+        proc = cli(*argv)
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        assert f"judge.{key}" in proc.stderr and "train.steps" in proc.stderr, (name, proc.stderr)
+        assert "(got 'abc')" in proc.stderr  # ordinary values are still shown
+        _assert_no_canary(proc, out)
+        assert _files(out) == {}, name
+
+
+def test_canary_key_in_the_environment_reaches_the_server_and_nothing_else(tmp_path, echoing_judge):
+    cfg = _judge_yaml(tmp_path, base_url=echoing_judge, api_key_env="TRAITRL_TEST_KEY", max_retries=1,
+                      backoff_base_s=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"TRAITRL_TEST_KEY": CANARY}
+    shown = cli("config", "show", "--config", str(cfg), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "api_key_env: TRAITRL_TEST_KEY" in shown.stdout
+    _assert_no_canary(shown, out)
+    proc = cli("scenarios", "generate-llm", "--config", str(cfg), "--out", str(out / "s.jsonl"),
+               "--limit", "2", "--set", f"judge.cache_dir={out / 'cache'}", env=env)
+    assert _EchoingJudge.seen and all(a == f"Bearer {CANARY}" for a in _EchoingJudge.seen)  # the key was used
+    assert "http_401" in proc.stdout + proc.stderr  # the failure is reported by kind, not by the server's text
+    _assert_no_canary(proc, out)
