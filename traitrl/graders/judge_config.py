@@ -31,7 +31,7 @@ class JudgeConfig(BaseModel):
         "null for a local server without authentication.",
     )
     max_concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight at once")
-    timeout_s: float = Field(default=60.0, gt=0, description="per-request timeout in seconds")
+    timeout_s: float = Field(default=60.0, gt=0, description="wall-clock deadline in seconds for one attempt, from sending the request to the last byte of the reply (a server trickling bytes is cut off at it); each retry gets its own")
     max_retries: int = Field(
         default=4,
         ge=0,
