@@ -49,6 +49,14 @@ def _pooled(results) -> float | None:
 
 
 def run_experiment(cfg: Config, out: Path, seeds: int = 1) -> Path:
+    """One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
+    from traitrl.locks import hold_folder
+
+    with hold_folder(out, "traitrl run"):
+        return _run_experiment(cfg, out, seeds)
+
+
+def _run_experiment(cfg: Config, out: Path, seeds: int = 1) -> Path:
     from traitrl.commands.organism import build_model
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
