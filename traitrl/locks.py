@@ -80,6 +80,7 @@ def hold_folder(path: str | os.PathLike[str], what: str) -> Iterator[Path]:
     if key in _HELD:
         yield folder
         return
+    created = not folder.exists()
     fd = _acquire(folder, what)
     _HELD.add(key)
     try:
@@ -87,6 +88,9 @@ def hold_folder(path: str | os.PathLike[str], what: str) -> Iterator[Path]:
     finally:
         _HELD.discard(key)
         _release(folder, fd)
+        if created:  # a run refused before it wrote anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def claim_folder(path: str | os.PathLike[str], what: str) -> Path:
