@@ -35,6 +35,7 @@ from typing import Any
 from traitrl.atomic import write_json, write_text
 from traitrl.config import Config, PolicyConfig, TrainConfig
 from traitrl.errors import UserError
+from traitrl.locks import LOCK_FILE
 from traitrl.scenarios.record import Scenario
 from traitrl.train.arms import arm_config
 
@@ -185,7 +186,7 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
 
 def _check_owner(out: Path) -> None:
     """A folder with something other than a training run in it is never written to."""
-    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name != "data" for p in out.iterdir()):
+    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name not in ("data", LOCK_FILE) for p in out.iterdir()):
         raise UserError(f"{out}: exists and is not a traitrl training run (no {RUN_FILE}); refusing to overwrite it")
 
 
@@ -209,8 +210,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, arm: str | None = None,
           scenarios_dir: str | os.PathLike[str] | None = None, show_progress: bool = True,
           callbacks: list | None = None) -> dict[str, Any]:
-    """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record."""
+    """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record.
+    One writer per folder: the main process holds `out_dir`, a second run on it is refused at once."""
+    from traitrl.locks import hold_folder
+    from traitrl.train.distributed import process_state
 
+    hold = hold_folder(out_dir, "traitrl train") if process_state().is_main_process else contextlib.nullcontext()
+    with hold:
+        return _train_locked(config, init_dir, out_dir, arm=arm, scenarios_dir=scenarios_dir,
+                             show_progress=show_progress, callbacks=callbacks)
+
+
+def _train_locked(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                  arm: str | None, scenarios_dir: str | os.PathLike[str] | None, show_progress: bool,
+                  callbacks: list | None) -> dict[str, Any]:
     init, out = Path(init_dir), Path(out_dir)
     if not (init / "config.json").is_file():
         raise UserError(f"{init}: not a Hugging Face model folder (no config.json)")
