@@ -43,12 +43,13 @@ def _delta(d) -> str:
 
 
 def _setup(models: list[str], config: Path | None, set_: list[str] | None, out: Path):
+    from traitrl.locks import claim_folder
     from traitrl.persistence.common import model_refs, set_threads
 
     refs = model_refs(models)
     cfg = resolve_config(config, set_, refs[0].path)
     set_threads(cfg.persistence.threads)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "traitrl persist")  # one writer per folder, held until the command ends
     return refs, cfg
 
 
