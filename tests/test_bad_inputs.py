@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -161,3 +162,107 @@ def test_canary_key_in_the_environment_reaches_the_server_and_nothing_else(tmp_p
     assert _EchoingJudge.seen and all(a == f"Bearer {CANARY}" for a in _EchoingJudge.seen)  # the key was used
     assert "http_401" in proc.stdout + proc.stderr  # the failure is reported by kind, not by the server's text
     _assert_no_canary(proc, out)
+
+
+# ---- one writer per folder -------------------------------------------------------------------
+
+_HOLDER = """
+import sys, time
+from traitrl.locks import hold_folder
+with hold_folder(sys.argv[1], "test holder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def held_folder(tmp_path):
+    folder = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield folder, proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_second_writer_is_refused_at_once_naming_the_holder(held_folder):
+    from traitrl.errors import UserError
+    from traitrl.locks import hold_folder
+
+    folder, pid = held_folder
+    with pytest.raises(UserError, match=f"already being written by process {pid} .*test holder"), \
+            hold_folder(folder, "second"):
+        pass
+    model = folder.parent / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    for args in (["run", "--out", str(folder)], ["persist", "prompting", "-m", str(model), "--out", str(folder)]):
+        proc = cli(*args, timeout=30)
+        assert proc.returncode == 2, proc.stderr
+        assert f"process {pid}" in proc.stderr and str(folder) in proc.stderr.replace("\n", "")
+    assert sorted(p.name for p in folder.iterdir()) == [".traitrl.lock"]
+
+
+def test_a_stale_lock_is_taken_over_and_said_so(tmp_path, capsys):
+    from traitrl.locks import LOCK_FILE, hold_folder
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / LOCK_FILE).write_text(json.dumps({"pid": dead_pid, "host": "h", "what": "traitrl run",
+                                                "command": "traitrl run", "since": "2026-01-01T00:00:00+00:00"}))
+    with hold_folder(folder, "taker"):
+        held = json.loads((folder / LOCK_FILE).read_text())
+        assert held["pid"] == os.getpid() and held["what"] == "taker"
+        with hold_folder(folder, "same process again"):  # re-entrant within a process
+            pass
+        assert (folder / LOCK_FILE).exists()
+    assert f"taking over the lock left by process {dead_pid}" in capsys.readouterr().err.replace("\n", "")
+    assert not (folder / LOCK_FILE).exists()  # released cleanly: nothing left to take over
+
+
+def test_the_lock_file_does_not_record_a_secret_from_the_command_line(tmp_path, monkeypatch):
+    from traitrl.locks import LOCK_FILE, hold_folder
+
+    monkeypatch.setattr(sys, "argv", ["traitrl", "run", "--set", f"judge.base_url=http://u:{CANARY}@h/v1"])
+    with hold_folder(tmp_path / "run", "traitrl run"):
+        text = (tmp_path / "run" / LOCK_FILE).read_text()
+    assert CANARY not in text and "traitrl run --set" in text
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tmp_path):
+    from tests.test_run import _cmd, _env
+
+    out = tmp_path / "run"
+    first = subprocess.Popen(_cmd(out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        lock = out / ".traitrl.lock"
+        deadline = time.time() + 120
+        while not (lock.is_file() and lock.stat().st_size) and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert first.poll() is None, "the first run ended before the second could start"
+        t0 = time.time()
+        second = subprocess.run(_cmd(out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert time.time() - t0 < 30
+        assert f"already being written by process {first.pid}" in second.stderr.replace("\n", "")
+        _, err = first.communicate(timeout=900)
+        assert first.returncode == 0, err[-3000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, 9)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"base", "baseline", "trait", "health_only", "no_health_science"}
+    for name, curve in results["training_curves"].items():
+        assert curve["steps"] == [0, 2, 4], name  # one writer: no step logged twice
+    for metrics in (out / "arms").glob("*/metrics.jsonl"):
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        keys = [(r["type"], r["step"]) for r in rows]
+        assert len(keys) == len(set(keys)), metrics
+    assert not (out / ".traitrl.lock").exists()
