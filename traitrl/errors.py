@@ -26,19 +26,11 @@ def describe_validation(err, limit: int = 10) -> str:
 
 
 def read_json_file(path, what: str):
-    """Decode a JSON file; an unreadable file or bad JSON is a `UserError` naming the file."""
-    import json
-    from pathlib import Path
+    """Decode a JSON file; an unreadable, undecodable, too deeply nested or bad JSON file is a
+    `UserError` naming the file."""
+    from traitrl.inputs import load_json, read_text
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    return load_json(read_text(path, what), str(path))
 
 
 # ---- secrets: never echoed, whatever is wrong with them ----

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from traitrl.errors import looks_like_secret
 
@@ -14,11 +15,32 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_PARAM = re.compile(r"key|token|secret|sig|passw|auth", re.I)
 
 
-class JudgeConfig(BaseModel):
+def _wants_number(annotation: Any) -> bool:
+    """True for int / float fields (optional or in a list), where a YAML `true` is a mistake, not 1."""
+    args = typing.get_args(annotation)
+    if not args:
+        return annotation in (int, float)
+    return bool not in args and any(_wants_number(a) for a in args)
+
+
+class StrictNumbers(BaseModel):
+    """A base for config models: `true` where a number belongs is refused, not read as 1."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        values = v if isinstance(v, list) else [v]
+        if field is not None and any(isinstance(x, bool) for x in values) and _wants_number(field.annotation):
+            raise ValueError("expected a number, got a boolean (true/false)")
+        return v
+
+
+class JudgeConfig(StrictNumbers):
     """The `judge:` section of a config: where the judge lives and how deterministically it is asked."""
 
     # hide_input_in_errors: a key pasted into `api_key_env` by mistake must not be echoed back.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, allow_inf_nan=False)
 
     base_url: str = Field(
         default="https://api.openai.com/v1",
