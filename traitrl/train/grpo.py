@@ -193,7 +193,9 @@ def _check_owner(out: Path) -> None:
 def _prepare_out(out: Path, key: str) -> dict[str, Any] | None:
     """The finished result when this exact run is done; a run with other inputs is refused."""
     run = _read_json(out / RUN_FILE)
-    if run is not None and run.get("key") != key:
+    # a run refused before its first step (an unknown grader, say) holds nothing: a corrected rerun takes it over
+    trained = last_checkpoint(out) is not None or (out / RESULT_FILE).exists() or (out / "metrics.jsonl").exists()
+    if run is not None and run.get("key") != key and trained:
         raise UserError(f"{out}: holds a training run with other settings (key {run.get('key')}, now {key}); "
                         "use another --out or delete the folder")
     done = _read_json(out / RESULT_FILE)
