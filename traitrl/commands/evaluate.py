@@ -36,6 +36,7 @@ def eval_command(
             table.add_row(s.id, s.family, s.format, s.domain)
         console.print(table)
         return
+    from traitrl.atomic import check_output_file
     from traitrl.evals.benchmarks import judge_grader, run_benchmark
     from traitrl.evals.compare import sensitivity as sensitivity_of
     from traitrl.evals.importers import load_benchmark
@@ -44,6 +45,7 @@ def eval_command(
     from traitrl.evals.runner import evaluate, suite_generations
 
     cfg = resolve_config(config, set_, model)
+    check_output_file(out)  # a folder or an unwritable place in --out fails now, not after the generation
     benches = [load_benchmark(b) for b in benchmark or []]  # validate every file before any model work
     policy = load_policy(model, cfg)
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
@@ -95,6 +97,8 @@ def compare_cmd(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Per-eval deltas with paired bootstrap 95 % CIs, verdicts, "improved X of N" and its Holm-corrected variant."""
+    from traitrl.atomic import check_output_folder
     from traitrl.evals.compare import compare_command
 
+    check_output_folder(out)
     compare_command(baseline, treatment, out, console, alpha=alpha, seed=seed)
