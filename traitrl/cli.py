@@ -65,9 +65,11 @@ def scenarios_generate(
     set_: SetOpt = None,
 ) -> None:
     """Write train.jsonl (trait scenarios + capability tasks) and dev.jsonl from the world."""
+    from traitrl.atomic import check_output_folder
     from traitrl.scenarios.generate import counts_table, generate
 
     cfg = _config(config, set_)
+    check_output_folder(out)
     t0 = time.perf_counter()
     with err_console.status("generating scenarios"):
         splits = generate(cfg, out)
@@ -94,11 +96,13 @@ def scenarios_generate_llm(
 ) -> None:
     """Ask the configured LLM (the `judge:` endpoint) for realistic multi-turn trait scenarios with
     rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
+    from traitrl.atomic import check_output_file
     from traitrl.scenarios.llm_generator import generate_llm_scenarios
 
     cfg = _config(config, set_)
     if cfg.judge is None:
         raise UserError("scenarios generate-llm needs a `judge:` section (base_url, model, api_key_env) in the config")
+    check_output_file(out)
     sc = cfg.scenarios
     with err_console.status("asking the LLM for scenarios"):
         report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
