@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from traitrl.atomic import write_texts
 from traitrl.errors import UserError
 from traitrl.evals.results import BenchmarkResult, EvalResult, EvalResults, load_results
 from traitrl.evals.scoreboard import (
@@ -289,7 +290,7 @@ def compare_command(
     scoreboard = compare(load_results(baseline_path), load_results(treatment_path), alpha, seed)
     render_scoreboard(scoreboard, console)
     out = Path(out_dir)
-    scoreboard.write_json(out / "compare.json")
-    scoreboard.write_csv(out / "compare.csv")
+    # the two belong together: both appear, or neither does
+    write_texts({out / "compare.json": scoreboard.to_json(), out / "compare.csv": scoreboard.to_csv()})
     console.print(f"wrote {out / 'compare.json'} and {out / 'compare.csv'}")
     return scoreboard
