@@ -194,6 +194,10 @@ def run(
 
 def main() -> None:
     """Entry point: user errors print one message and exit 2, without a traceback."""
+    import signal
+
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C, so temporary files and folders are removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         app()
     except UserError as e:
