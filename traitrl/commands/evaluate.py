@@ -37,16 +37,17 @@ def eval_command(
         console.print(table)
         return
     from traitrl.atomic import check_output_file
-    from traitrl.evals.benchmarks import judge_grader, run_benchmark
-    from traitrl.evals.compare import sensitivity as sensitivity_of
     from traitrl.evals.importers import load_benchmark
-    from traitrl.evals.registry import select
-    from traitrl.evals.results import save_results
-    from traitrl.evals.runner import evaluate, suite_generations
 
     cfg = resolve_config(config, set_, model)
     check_output_file(out)  # a folder or an unwritable place in --out fails now, not after the generation
     benches = [load_benchmark(b) for b in benchmark or []]  # validate every file before any model work
+
+    from traitrl.evals.benchmarks import judge_grader, run_benchmark
+    from traitrl.evals.compare import sensitivity as sensitivity_of
+    from traitrl.evals.registry import select
+    from traitrl.evals.results import save_results
+    from traitrl.evals.runner import evaluate, suite_generations
     policy = load_policy(model, cfg)
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
     t0 = time.perf_counter()
