@@ -118,7 +118,8 @@ def test_canary_in_a_config_file_is_never_echoed(tmp_path, place):
     cfg = _judge_yaml(tmp_path, **SECRET_PLACES[place])
     out = tmp_path / "out"
     out.mkdir()
-    for name in ("config show", "run", "eval", "generate-llm"):
+    # every command reads configs through one loader; the heavier ones are tried for one place
+    for name in ("config show", "run", "eval", "generate-llm") if place == "api_key_env" else ("config show", "run"):
         proc = cli(*COMMANDS[name](out), "--config", str(cfg))
         assert proc.returncode == 2, (name, proc.stderr[-2000:])
         assert f"judge.{next(iter(SECRET_PLACES[place]))}" in proc.stderr, (name, proc.stderr)
@@ -133,7 +134,7 @@ def test_canary_in_a_set_override_is_never_echoed(tmp_path, place):
     sets = [f"judge.{key}.Authorization=Bearer {CANARY_PW}"] if key == "headers" else [f"judge.{key}={value}"]
     out = tmp_path / "out"
     out.mkdir()
-    for name in ("config show", "eval"):
+    for name in ("config show", "train"):
         args = COMMANDS[name]
         # the same override twice and beside a plain bad one: the source line repeats every override
         argv = [*args(out), "--set", "judge.model=m", "--set", "train.steps=abc"]
@@ -266,3 +267,213 @@ def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tm
         keys = [(r["type"], r["step"]) for r in rows]
         assert len(keys) == len(set(keys)), metrics
     assert not (out / ".traitrl.lock").exists()
+
+
+# ---- bad inputs: exit 2, a message naming the file, line or key, and nothing written ----------
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder under `root`: what a refused command must not change."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _refused(tmp: Path, args: list[str], *expected: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    before = _tree(tmp)
+    proc = cli(*args, cwd=cwd or tmp)
+    message = proc.stderr.replace("\n", "")
+    assert proc.returncode == 2, (args, proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for text in expected:
+        assert text in message, (text, proc.stderr)
+    assert _tree(tmp) == before, "a refused command wrote something"
+    return proc
+
+
+# config values, through `traitrl run` (refused before the run folder is made)
+BAD_SETTINGS = {
+    "steps_true": (["train.steps=true"], "train.steps: Value error, expected a number, got a boolean"),
+    "batch_false": (["train.per_device_batch=false"], "train.per_device_batch"),
+    "doses_with_bool": (["persistence.finetune.doses=[0, true]"], "persistence.finetune.doses"),
+    "lr_inf": (["train.learning_rate=.inf"], "train.learning_rate: Input should be a finite number"),
+    "organism_lr_nan": (["organism.learning_rate=.nan"], "organism.learning_rate: Input should be a finite number"),
+    "rho_nan": (["corpus.rho=.nan"], "corpus.rho"),
+    "judge_timeout_inf": (["judge.model=m", "judge.timeout_s=.inf"], "judge.timeout_s"),
+    "judge_retries_bool": (["judge.model=m", "judge.max_retries=true"], "judge.max_retries"),
+    "schema_99": (["schema_version=99"], "schema_version: Value error, this traitrl reads config schema_version 1 only"),
+    "eval_id": (["evals.ids=[sycophancy.opinion.nowhere]"], "evals.ids: Value error, unknown eval ids ['sycophancy.opinion.nowhere']"),
+    "eval_family": (["evals.families=[flattery]"], "evals.families: Value error, unknown eval families ['flattery']"),
+    "ids_and_families_select_nothing": (["evals.ids=[sycophancy.opinion.finance]", "evals.families=[welfare]"],
+                                        "together select no eval"),
+    "prompting_id": (["persistence.prompting.ids=[nope]"], "persistence.prompting.ids"),
+    "prompting_family": (["persistence.prompting.families=[nope]"], "persistence.prompting.families"),
+    "finetune_id": (["persistence.finetune.ids=[nope]"], "persistence.finetune.ids"),
+    "finetune_family": (["persistence.finetune.families=[nope]"], "persistence.finetune.families"),
+    "policy_model_missing": (["policy.model=no/such/model"], "policy.model: no/such/model: no such folder"),
+    "policy_model_not_hf": (["policy.model=."], "policy.model: .: not a Hugging Face model folder"),
+    "chat_template_missing": (["policy.chat_template=no/such.jinja"], "policy.chat_template: no/such.jinja: no such file"),
+    "set_without_equals": (["train.steps"], "--set 'train.steps': expected dotted.key=value"),
+    "set_empty_segment": (["train..steps=3"], "empty key segment"),
+    "set_through_a_value": (["name.x=1"], "name: Input should be a valid string"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_bad_setting_is_refused_before_the_run_starts(tmp_path, case):
+    sets, expected = BAD_SETTINGS[case]
+    args = ["run", "--out", str(tmp_path / "run")]
+    for s in sets:
+        args += ["--set", s]
+    _refused(tmp_path, args, expected)
+
+
+BAD_CONFIG_FILES = {
+    "duplicate_section": (b"train:\n  steps: 3\nevals:\n  n_items: 5\ntrain:\n  steps: 4\n",
+                          ":5: duplicate key 'train' (first on line 1)"),
+    "duplicate_key": (b"train:\n  steps: 3\n  learning_rate: 0.1\n  steps: 4\n", ":4: duplicate key 'steps' (first on line 2)"),
+    "latin1": (b"name: caf\xe9\n", ":1: not valid UTF-8"),
+    "utf16": ("name: x\n".encode("utf-16"), ":1: not valid UTF-8"),
+    "deep": (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", ": nested too deeply to read"),
+    "deep_but_readable": (b"name: " + b"[" * 80 + b"]" * 80 + b"\n", ": nested more than 64 levels deep"),
+    "alias_bomb": (b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        f"{chr(c)}: &{chr(c)} [{', '.join(['*' + chr(c - 1)] * 9)}]\n".encode() for c in range(ord("b"), ord("j")))
+        + b"name: *i\n", "more than 2,000,000 values"),
+    "broken_yaml": (b"train:\n  steps: [1, 2\n", ": not valid YAML"),
+    "top_level_list": (b"- train\n- evals\n", ": expected a mapping of config sections"),
+    "nan_in_file": (b"train:\n  learning_rate: .NaN\n", "train.learning_rate"),
+    "bool_in_file": (b"evals:\n  n_items: yes\n", "evals.n_items"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIG_FILES))
+def test_bad_config_file_is_refused_naming_file_and_line(tmp_path, case):
+    data, expected = BAD_CONFIG_FILES[case]
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_bytes(data)
+    _refused(tmp_path, ["run", "--config", str(cfg), "--out", str(tmp_path / "run")], str(cfg), expected)
+
+
+def test_a_folder_as_the_config_file_is_refused(tmp_path):
+    _refused(tmp_path, ["config", "show", "--config", str(tmp_path)], f"{tmp_path}: config file not found (it is a folder)")
+
+
+_ROW = {"id": "s1", "split": "train", "trait": "truthfulness", "domain": "health", "grader": "world",
+        "messages": [{"role": "user", "content": "hi"}],
+        "rubric": [{"id": "r1", "description": "says hi", "points": 1.0}]}
+
+BAD_SCENARIO_FILES = {
+    "latin1": (json.dumps(_ROW).encode() + b"\n" + b'{"id": "caf\xe9"}\n', ":2: not valid UTF-8"),
+    "nan_points": (json.dumps(_ROW).replace('"points": 1.0', '"points": NaN').encode(), ":1: NaN is not a finite number"),
+    "infinite_points": (json.dumps(_ROW).replace('"points": 1.0', '"points": 1e999').encode(),
+                        ":1: 1e999 is not a finite number"),
+    "deep_line": (b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", ":1: nested too deeply to read"),
+    "deep_but_readable": (json.dumps({**_ROW, "world": json.loads("[" * 80 + "]" * 80)}).encode(), ":1: nested more than 64"),
+    "broken_json": (b'{"id": "s1",\n', ":1: broken JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SCENARIO_FILES))
+def test_bad_scenario_file_is_refused_naming_file_and_line(tmp_path, case):
+    data, expected = BAD_SCENARIO_FILES[case]
+    f = tmp_path / "s.jsonl"
+    f.write_bytes(data)
+    _refused(tmp_path, ["scenarios", "validate", str(f)], f"{f}{expected}")
+
+
+BAD_BENCHMARKS = {
+    "mwe_latin1": ("anthropic-mwe", "b.jsonl", b'{"question": "caf\xe9"}\n', ":1: encoding: not valid UTF-8"),
+    "mwe_deep": ("anthropic-mwe", "b.jsonl", b'{"question": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+                 ":1: json: nested too deeply to read"),
+    "healthbench_deep_but_readable": ("healthbench", "b.jsonl",
+                                      json.dumps({"prompt": json.loads("[" * 80 + "]" * 80)}).encode() + b"\n",
+                                      ":1: record: nested more than 64 levels deep"),
+    "freeform_deep_yaml": ("freeform", "b.yaml", b"- id: a\n  paraphrases: " + b"[" * 50_000 + b"]" * 50_000 + b"\n",
+                           ": nested too deeply to read"),
+    "freeform_latin1": ("freeform", "b.yaml", b"- id: caf\xe9\n", ":1: encoding: not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BENCHMARKS))
+def test_bad_benchmark_file_is_refused_before_any_model_work(tmp_path, case):
+    fmt, name, data, expected = BAD_BENCHMARKS[case]
+    f = tmp_path / name
+    f.write_bytes(data)
+    _refused(tmp_path, ["eval", "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "r.json"),
+                        "--no-suite", "--benchmark", f"{fmt}:{f}"], f"{f}{expected}")
+
+
+BAD_RESULTS = {
+    "latin1": (b'{"model": "caf\xe9"}', ":1: not valid UTF-8"),
+    "deep": (b"[" * 100_000 + b"]" * 100_000, ": nested too deeply to read"),
+    "not_json": (b'{"model": \n', ":2: not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RESULTS))
+def test_bad_results_file_is_refused_naming_it(tmp_path, case):
+    data, expected = BAD_RESULTS[case]
+    bad, good = tmp_path / "a.json", tmp_path / "b.json"
+    bad.write_bytes(data)
+    good.write_text("{}")
+    _refused(tmp_path, ["compare", str(bad), str(good), "--out", str(tmp_path / "cmp")], f"{bad}{expected}")
+
+
+# output paths, checked before any work
+def _model(tmp: Path) -> Path:
+    m = tmp / "model"
+    m.mkdir()
+    (m / "config.json").write_text("{}")
+    return m
+
+
+BAD_OUTPUTS = {
+    "run_out_is_a_file": (lambda t: ["run", "--out", str(t / "file")], "{t}/file: exists and is not a folder"),
+    "run_out_under_a_file": (lambda t: ["run", "--out", str(t / "file" / "run")], "{t}/file/run: cannot create the folder"),
+    "run_out_unwritable": (lambda t: ["run", "--out", "/proc/traitrl-run"], "/proc/traitrl-run: cannot"),
+    "eval_out_is_a_folder": (lambda t: ["eval", "--model", str(_model(t)), "--out", str(t)], "{t}: is a folder; --out names the file"),
+    "eval_out_under_a_file": (lambda t: ["eval", "--model", str(_model(t)), "--out", str(t / "file" / "r.json")],
+                              "{t}/file/r.json: {t}/file is a file"),
+    "eval_out_unwritable": (lambda t: ["eval", "--model", str(_model(t)), "--out", "/proc/r.json"], "/proc/r.json: cannot write into /proc"),
+    "generate_out_is_a_file": (lambda t: ["scenarios", "generate", "--out", str(t / "file")], "{t}/file: exists and is not a folder"),
+    "generate_out_unwritable": (lambda t: ["scenarios", "generate", "--out", "/proc/traitrl-data"], "/proc/traitrl-data: cannot write into /proc"),
+    "generate_llm_out_is_a_folder": (lambda t: ["scenarios", "generate-llm", "--out", str(t), "--set", "judge.model=m",
+                                                "--set", "judge.api_key_env=null"], "{t}: is a folder"),
+    "compare_out_is_a_file": (lambda t: ["compare", str(t / "file"), str(t / "file"), "--out", str(t / "file")],
+                              "{t}/file: exists and is not a folder"),
+    "persist_out_is_a_file": (lambda t: ["persist", "prompting", "-m", str(_model(t)), "--out", str(t / "file")],
+                              "{t}/file: exists and is not a folder"),
+    "persist_out_unwritable": (lambda t: ["persist", "finetune", "-m", str(_model(t)), "--out", "/proc/traitrl-p"],
+                               "/proc/traitrl-p: cannot"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
+def test_bad_output_path_is_refused_before_any_work(tmp_path, case):
+    (tmp_path / "file").write_text("not a folder\n")
+    make_args, expected = BAD_OUTPUTS[case]
+    args = make_args(tmp_path)
+    _refused(tmp_path, args, expected.format(t=tmp_path))
+
+
+def test_full_disk_while_generating_scenarios_leaves_neither_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from traitrl import cli as traitrl_cli
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd: int) -> None:  # the first file is whole; the disk fills while the second is flushed
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "data"
+    monkeypatch.setattr(sys, "argv", ["traitrl", "scenarios", "generate", "--out", str(out), "--set", "scenarios.per_cell=1",
+                                      "--set", "scenarios.dev_per_cell=1", "--set", "scenarios.capability_per_kind=2"])
+    with pytest.raises(SystemExit) as exit_info:
+        traitrl_cli.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"{out}/train.jsonl, {out}/dev.jsonl: cannot write (No space left on device); nothing was written" in err
+    assert len(calls) == 2
+    assert sorted(p.name for p in out.iterdir()) == []  # no train.jsonl, no dev.jsonl, no temporary file
