@@ -401,7 +401,11 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None, *,
+                check_paths: bool = False) -> Config:
+    """The validated config of a YAML file (or the defaults) with `--set` overrides applied.
+    `check_paths`: also require the files it names (policy.model, policy.chat_template) to exist,
+    for a command about to use them (`traitrl run`); `config show` and saved configs do not."""
     source = str(path) if path else "(defaults)"
     data: dict[str, Any] = {}
     if path is not None:
@@ -422,7 +426,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
         config = Config.model_validate(data)
     except ValidationError as e:
         raise UserError(_format_errors(e, source)) from None
-    check_files(config, source)
+    if check_paths:
+        check_files(config, source)
     return config
 
 
