@@ -189,7 +189,7 @@ def run(
 
     if seeds < 1:
         raise UserError("--seeds must be at least 1")
-    run_experiment(_config(config, set_), out, seeds=seeds)
+    run_experiment(load_config(config, set_ or [], check_paths=True), out, seeds=seeds)
 
 
 def main() -> None:
