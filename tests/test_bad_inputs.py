@@ -313,6 +313,8 @@ BAD_SETTINGS = {
     "set_without_equals": (["train.steps"], "--set 'train.steps': expected dotted.key=value"),
     "set_empty_segment": (["train..steps=3"], "empty key segment"),
     "set_through_a_value": (["name.x=1"], "name: Input should be a valid string"),
+    "set_deeply_nested": (["name=" + "[" * 5000 + "]" * 5000], "--set name: nested too deeply to read"),
+    "set_duplicate_key": (["train={steps: 1, steps: 2}"], "--set train: duplicate key 'steps'"),
 }
 
 
@@ -477,3 +479,21 @@ def test_full_disk_while_generating_scenarios_leaves_neither_file(tmp_path, monk
     assert f"{out}/train.jsonl, {out}/dev.jsonl: cannot write (No space left on device); nothing was written" in err
     assert len(calls) == 2
     assert sorted(p.name for p in out.iterdir()) == []  # no train.jsonl, no dev.jsonl, no temporary file
+
+
+def test_a_training_folder_refused_before_its_first_step_does_not_block_a_corrected_rerun(tmp_path):
+    """An unknown grader stops `traitrl train` after run.json is written but before any step; the
+    rerun with corrected scenarios (so another key) may take the folder over. A folder that holds
+    trained steps is still protected."""
+    from traitrl.errors import UserError
+    from traitrl.train.grpo import _prepare_out
+
+    out = tmp_path / "arm"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"key": "with-the-bad-grader"}))
+    (out / "mix.json").write_text("{}")
+    assert _prepare_out(out, "corrected") is None
+    (out / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    with pytest.raises(UserError, match="holds a training run with other settings"):
+        _prepare_out(out, "corrected")

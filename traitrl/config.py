@@ -24,7 +24,7 @@ from pydantic import (
 from traitrl import taxonomy
 from traitrl.errors import REDACTED, UserError, is_secret_key, looks_like_secret, redact
 from traitrl.graders.judge_config import JudgeConfig, StrictNumbers
-from traitrl.inputs import load_yaml, read_text
+from traitrl.inputs import load_yaml, parse_yaml_value, read_text
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -388,10 +388,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     parts = key.strip().split(".")
     if not all(parts):
         raise UserError(f"--set {_shown_override(assignment)!r}: empty key segment")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
+    value = parse_yaml_value(raw, f"--set {redact(key.strip())}")
     node = data
     for p in parts[:-1]:
         nxt = node.setdefault(p, {})

@@ -34,12 +34,10 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
     path = Path(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a {what}") from None
+        raise UserError(f"cannot read {what} {path}: it is a folder") from None
     except OSError as e:
-        raise UserError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+        raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
     return decode_utf8(data, str(path))
 
 
@@ -122,3 +120,18 @@ def load_json(text: str, shown: str) -> Any:
         raise UserError(f"{shown}: nested too deeply to read") from None
     check_nesting(data, shown)
     return data
+
+
+def parse_yaml_value(raw: str, shown: str) -> Any:
+    """A `--set` value read as YAML (numbers, booleans, lists), or the raw string when it is not
+    YAML; duplicate keys and deep nesting are refused as in files."""
+    try:
+        value = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as e:
+        raise UserError(f"{shown}: {e}") from None
+    except yaml.YAMLError:
+        return raw
+    except RecursionError:
+        raise UserError(f"{shown}: nested too deeply to read") from None
+    check_nesting(value, shown)
+    return value
