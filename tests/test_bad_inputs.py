@@ -497,3 +497,17 @@ def test_a_training_folder_refused_before_its_first_step_does_not_block_a_correc
     (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
     with pytest.raises(UserError, match="holds a training run with other settings"):
         _prepare_out(out, "corrected")
+
+
+def test_the_temporary_folder_of_a_killed_organism_build_is_removed_by_the_next(tmp_path):
+    from traitrl.models.build import _remove_abandoned
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "organism"
+    abandoned = tmp_path / f".organism.building-{int(gone.stdout)}-k3j2"
+    running = tmp_path / f".organism.building-{os.getpid()}-x8q1"  # a build in progress (this process)
+    other = tmp_path / ".other.building-1-zz"
+    for d in (abandoned, running, other):
+        (d / "sub").mkdir(parents=True)
+    _remove_abandoned(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name])
