@@ -651,7 +651,7 @@ def test_timeout_is_a_deadline_for_the_whole_reply_of_a_trickling_server(retries
     assert grade.value is None
     assert "timeout" in grade.reason
     # each attempt gives up at timeout_s (1 s) although every single read arrives within 0.2 s
-    assert 1.0 * (retries + 1) - 0.05 <= elapsed < 1.0 * (retries + 1) + 0.8, elapsed
+    assert 1.0 * (retries + 1) - 0.05 <= elapsed < 1.0 * (retries + 1) + 1.5, elapsed  # the whole reply takes ~30 s
     assert judge.stats()["error_timeout"] == retries + 1
 
 
