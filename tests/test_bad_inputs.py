@@ -339,6 +339,8 @@ BAD_CONFIG_FILES = {
         f"{chr(c)}: &{chr(c)} [{', '.join(['*' + chr(c - 1)] * 9)}]\n".encode() for c in range(ord("b"), ord("j")))
         + b"name: *i\n", "more than 2,000,000 values"),
     "broken_yaml": (b"train:\n  steps: [1, 2\n", ": not valid YAML"),
+    "alias_named_like_a_key": (f"judge:\n  api_key_env: *{CANARY}\n".encode(),
+                               ":2: not valid YAML: found undefined alias '<redacted>'"),
     "top_level_list": (b"- train\n- evals\n", ": expected a mapping of config sections"),
     "nan_in_file": (b"train:\n  learning_rate: .NaN\n", "train.learning_rate"),
     "bool_in_file": (b"evals:\n  n_items: yes\n", "evals.n_items"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from traitrl.errors import UserError
+from traitrl.errors import UserError, redact
 
 MAX_DEPTH = 64  # no traitrl file needs more than a dozen levels
 MAX_NODES = 2_000_000  # values after YAML aliases are expanded
@@ -99,11 +99,12 @@ def load_yaml(text: str, shown: str) -> Any:
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as e:
-        raise UserError(f"{shown}:{e.line}: {e}") from None
+        raise UserError(redact(f"{shown}:{e.line}: {e}")) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{shown}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        # a YAML problem may quote the text it stopped at (an alias name, a token): never a key
+        raise UserError(redact(f"{shown}{where}: not valid YAML: {getattr(e, 'problem', None) or e}")) from None
     except RecursionError:
         raise UserError(f"{shown}: nested too deeply to read") from None
     check_nesting(data, shown)
