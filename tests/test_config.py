@@ -137,3 +137,40 @@ def test_arms_carry_what_reports_say_about_them():
     with pytest.raises(ValueError, match="held_out must be health or non_health"):
         register_arm("law_only", held_out="law")(lambda: {"include_domains": ["law"]})
     assert "law_only" not in ARMS
+# ---- secrets, strict values (see also tests/test_bad_inputs.py) ---------------------------------
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("sk-proj-Q2w3E4r5T6y7U8i9O0pA", True), ("Bearer abc.def", True), ("https://me:pw@host/v1", True),
+    ("hf_AbCdEfGhIjKlMnOpQrStUv", True), ("aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3f", True),
+    ("OPENAI_API_KEY", False), ("https://api.openai.com/v1", False), ("sycophancy.opinion.finance", False),
+    ("0123456789abcdef" * 4, False), ("/tmp/pytest-of-root/pytest-3/test_bad_setting_is_refused_be21/run", False),
+])
+def test_what_looks_like_a_secret(text, secret):
+    from traitrl.errors import looks_like_secret, redact
+
+    assert looks_like_secret(text) is secret
+    assert (redact(f"got {text}!") != f"got {text}!") is secret
+
+
+def test_a_secret_in_an_override_is_redacted_in_every_line_of_the_message():
+    key = "sk-live-9xQ2mV7nB4cZ8aL1"
+    with pytest.raises(UserError) as err:
+        load_config(None, [f"judge.api_key_env={key}", f"judge.api_key_env={key}", "judge.max_concurrency=0"])
+    text = str(err.value)
+    assert key not in text and text.count("<redacted>") == 3  # two in the source line, one in the error
+    assert "judge.max_concurrency" in text and "(got 0)" in text
+
+
+def test_numbers_are_strict_but_yaml_exponents_still_read():
+    assert load_config(None, ["train.learning_rate=1e-4"]).train.learning_rate == pytest.approx(1e-4)
+    assert load_config(None, ["train.lora.enabled=true"]).train.lora.enabled is True
+    for bad in ("train.steps=true", "train.learning_rate=.inf", "evals.sampling.top_p=.nan", "train.seed=false"):
+        with pytest.raises(UserError, match=bad.split("=")[0].replace(".", r"\.")):
+            load_config(None, [bad])
+
+
+def test_duplicate_keys_name_both_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("world:\n  seed: 1\nscenarios:\n  seed: 2\n  per_cell: 3\n  seed: 4\n")
+    with pytest.raises(UserError, match=r"c\.yaml:6: duplicate key 'seed' \(first on line 4\)"):
+        load_config(path)

@@ -548,3 +548,138 @@ def test_judge_against_transformers_serve_offline(tmp_path: Path) -> None:
 
 def test_body_key_is_order_independent() -> None:
     assert body_key({"a": 1, "b": [1, 2]}) == body_key({"b": [1, 2], "a": 1})
+
+
+# ---- a real deadline, and replies with odd or missing fields ----------------------------------
+
+class _RawServer:
+    """A loopback HTTP server that answers every POST with `reply(conn)`, written by the test:
+    whole bodies, bodies trickled a byte at a time, or anything else. It serves on daemon threads
+    and stops itself after `lifetime_s`, so a broken client cannot hang the test run."""
+
+    def __init__(self, reply: Callable[[socket.socket], None], lifetime_s: float = 30.0) -> None:
+        import threading
+
+        self.reply = reply
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.stop = threading.Event()
+        self.deadline = time.monotonic() + lifetime_s
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self.sock.close()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            self.reply(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def __enter__(self) -> _RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+
+
+def _completion_body(content: object = "42", **extra: object) -> bytes:
+    body = {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    body.update(extra)
+    return json.dumps(body).encode()
+
+
+def _whole(body: bytes) -> Callable[[socket.socket], None]:
+    def reply(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    return reply
+
+
+def _trickle(conn: socket.socket) -> None:
+    """Headers at once, then one byte of a valid reply every 0.2 s: each read is quick, the whole
+    reply takes about 20 s."""
+    body = _completion_body()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n")
+    for i in range(len(body)):
+        conn.sendall(body[i : i + 1])
+        time.sleep(0.2)
+
+
+def _raw_judge(srv: _RawServer, **overrides: object) -> LLMJudge:
+    fields: dict[str, object] = {"base_url": srv.base_url, "model": "m", "api_key_env": None, "timeout_s": 1.0,
+                                 "max_retries": 0, "backoff_base_s": 0.0, "backoff_max_s": 0.0}
+    fields.update(overrides)
+    return LLMJudge(JudgeConfig.model_validate(fields))
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_timeout_is_a_deadline_for_the_whole_reply_of_a_trickling_server(retries):
+    with _RawServer(_trickle) as srv:
+        judge = _raw_judge(srv, timeout_s=1.0, max_retries=retries)
+        t0 = time.monotonic()
+        [grade] = judge.grade_batch_sync([ScaleTask("q", "a")])
+        elapsed = time.monotonic() - t0
+    assert grade.value is None
+    assert "timeout" in grade.reason
+    # each attempt gives up at timeout_s (1 s) although every single read arrives within 0.2 s
+    assert 1.0 * (retries + 1) - 0.05 <= elapsed < 1.0 * (retries + 1) + 1.5, elapsed  # the whole reply takes ~30 s
+    assert judge.stats()["error_timeout"] == retries + 1
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "many", "completion_tokens": [1]}, "lots", [1, 2],
+                                   {"prompt_tokens": -5, "completion_tokens": True}, {"prompt_tokens": 1e308 * 10}])
+def test_malformed_usage_is_tolerated_and_counted_as_zero(usage):
+    with _RawServer(_whole(_completion_body("42", usage=usage))) as srv:
+        judge = _raw_judge(srv)
+        [grade] = judge.grade_batch_sync([ScaleTask("q", "a")])
+    assert grade.value == pytest.approx(0.42)
+    stats = judge.stats()
+    assert (stats["prompt_tokens"], stats["completion_tokens"]) == (0, 0)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (_completion_body(None), "not text"),
+    (_completion_body({"text": "42"}), "not text"),
+    (json.dumps({"object": "chat.completion", "usage": {}}).encode(), "no choices"),
+    (json.dumps({"choices": []}).encode(), "no choices"),
+    (json.dumps([1, 2, 3]).encode(), "no choices"),
+    (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    (_completion_body("x" * (3 * 1024 * 1024)), "over"),
+    (_completion_body('{"score": ' + "[" * 50_000 + "]" * 50_000 + "}"), "no 0-100 score"),
+])
+def test_odd_replies_make_the_item_unscored_with_a_reason(body, reason):
+    with _RawServer(_whole(body)) as srv:
+        judge = _raw_judge(srv)
+        [grade] = judge.grade_batch_sync([ScaleTask("q", "a")])
+    assert grade.value is None
+    assert reason in grade.reason, grade.reason
+    assert judge.stats()["unscored"] == 1

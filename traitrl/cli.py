@@ -57,12 +57,14 @@ def scenarios_generate(
     set_: SetOpt = None,
 ) -> None:
     """Write train.jsonl (trait scenarios + capability tasks) and dev.jsonl from the world."""
+    from traitrl.atomic import check_output_folder
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
     from traitrl.scenarios.generate import counts_table
     from traitrl.scenarios.io import read_scenarios
 
     cfg = resolve_config(config, set_)
+    check_output_folder(out)
     t0 = time.perf_counter()
     with err_console.status("generating scenarios"):
         result = call(stages.scenarios, cfg, Path("."), dest=str(out))
@@ -89,11 +91,13 @@ def scenarios_generate_llm(
 ) -> None:
     """Ask the configured LLM (the `judge:` endpoint) for realistic multi-turn trait scenarios with
     rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
+    from traitrl.atomic import check_output_file
     from traitrl.scenarios.llm_generator import generate_llm_scenarios
 
     cfg = resolve_config(config, set_)
     if cfg.judge is None:
         raise UserError("scenarios generate-llm needs a `judge:` section (base_url, model, api_key_env) in the config")
+    check_output_file(out)
     sc = cfg.scenarios
     with err_console.status("asking the LLM for scenarios"):
         report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
@@ -179,13 +183,14 @@ def run(
     """The paper end to end: scenarios -> organism -> compute-matched RL arms -> held-out suite ->
     scoreboards -> persistence -> results.json and report.html. Every stage is cached; rerun the
     same command to resume after an interruption."""
+    from traitrl.config import load_config
     from traitrl.experiments.pipeline import run_experiment
 
     if seeds is not None and seeds < 1:
         raise UserError("--seeds must be at least 1")
     extra = [f"run.{k}={v}" for k, v in (("backend", backend), ("workers", workers), ("ray_address", ray_address))
              if v is not None]
-    run_experiment(resolve_config(config, [*(set_ or []), *extra]), out, seeds=seeds)
+    run_experiment(load_config(config, [*(set_ or []), *extra], check_paths=True), out, seeds=seeds)
 
 
 @app.command("sweep")
@@ -206,10 +211,19 @@ def sweep(
 
 def main() -> None:
     """Entry point: user errors print one message and exit 2, without a traceback."""
+    import signal
+
+    # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C, so temporary files and folders are removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         app()
     except UserError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        from rich.markup import escape
+
+        from traitrl.errors import redact
+
+        # the last guard for secrets: whatever a message quotes, a key-like value never reaches the terminal
+        err_console.print(f"[red]error:[/red] {escape(redact(str(e)))}", highlight=False, markup=True)
         sys.exit(e.exit_code)
 
 

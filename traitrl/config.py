@@ -12,18 +12,54 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from traitrl import taxonomy
-from traitrl.errors import UserError
-from traitrl.graders.judge_config import JudgeConfig
+from traitrl.errors import REDACTED, UserError, is_secret_key, looks_like_secret, redact
+from traitrl.graders.judge_config import JudgeConfig, StrictNumbers
+from traitrl.inputs import load_yaml, parse_yaml_value, read_text
 from traitrl.train.arms import ARMS, arm_names
 
 CONFIG_SCHEMA_VERSION = 1
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Section(StrictNumbers):
+    # allow_inf_nan=False: `.inf` as a learning rate, or NaN anywhere, is refused with the key path
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def _known_eval_ids(ids: list[str]) -> list[str]:
+    if ids:
+        # the registry is light (no torch) and needed only when ids are given
+        from traitrl.evals.registry import EVALS
+
+        unknown = [i for i in ids if i not in EVALS]
+        if unknown:
+            raise ValueError(f"unknown eval ids {unknown}; see `traitrl eval --list`")
+    return ids
+
+
+def _known_families(families: list[str]) -> list[str]:
+    unknown = [f for f in families if f not in taxonomy.EVAL_FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown eval families {unknown}; allowed: {', '.join(taxonomy.EVAL_FAMILIES)}")
+    return families
+
+
+def _selects_evals(ids: list[str], families: list[str]) -> None:
+    """Ids and families together must leave at least one eval (an empty suite scores nothing)."""
+    if ids and families:
+        from traitrl.evals.registry import EVALS
+
+        if not any(EVALS[i].family in families for i in ids):
+            raise ValueError(f"ids {ids} and families {families} together select no eval")
 
 
 class WorldConfig(_Section):
@@ -102,6 +138,14 @@ class EvalConfig(_Section):
     threads: int = Field(1, ge=0, description="torch threads for generation (0 = torch's default); one thread avoids OpenMP oversubscription, which slows small models many-fold on a busy CPU")
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
+
+    _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
+    _families = field_validator("families")(lambda v: _known_families(v))
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> EvalConfig:
+        _selects_evals(self.ids, self.families)
+        return self
 
 
 class PolicyConfig(_Section):
@@ -196,6 +240,9 @@ class PromptingOptions(_Section):
     families: list[str] = Field(default_factory=list, description="eval families to steer (empty = evals.families, or every family)")
     min_personas: int = Field(10, ge=1, description="fail unless each steering condition used at least this many distinct persona prompts")
 
+    _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
+    _families = field_validator("families")(lambda v: _known_families(v))
+
 
 class FinetuneOptions(_Section):
     """Harmful fine-tuning: TRL SFT on bad medical advice, scored after each dose."""
@@ -211,6 +258,9 @@ class FinetuneOptions(_Section):
     n_items: int | None = Field(30, ge=2, description="items per eval scored at each dose (None = evals.n_items)")
     ids: list[str] = Field(default_factory=list, description="evals scored at each dose (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families scored at each dose (empty = evals.families, or every family)")
+
+    _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
+    _families = field_validator("families")(lambda v: _known_families(v))
 
     @model_validator(mode="after")
     def _doses_ordered(self) -> FinetuneOptions:
@@ -241,6 +291,13 @@ class RunConfig(_Section):
 
 class Config(_Section):
     schema_version: int = Field(CONFIG_SCHEMA_VERSION, description="config schema version")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _current_schema(cls, v: int) -> int:
+        if v != CONFIG_SCHEMA_VERSION:
+            raise ValueError(f"this traitrl reads config schema_version {CONFIG_SCHEMA_VERSION} only")
+        return v
     name: str = Field("default", description="run name")
     world: WorldConfig = Field(default_factory=WorldConfig)
     scenarios: ScenarioConfig = Field(default_factory=ScenarioConfig)
@@ -264,6 +321,18 @@ class Config(_Section):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _section_model(model: Any, name: Any) -> Any:
+    """The pydantic model of section `name` of `model` (an optional section unwrapped), or None."""
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(name, str) or not fields or name not in fields:
+        return None
+    annotation = fields[name].annotation
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
     for e in err.errors():
@@ -272,50 +341,61 @@ def _format_errors(err: ValidationError, source: str) -> str:
             parent = e["loc"][:-1]
             model: Any = Config
             for p in parent:
-                model = model.model_fields[p].annotation
+                model = _section_model(model, p)
             allowed = ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else "?"
             lines.append(f"  {key}: unknown key; allowed here: {allowed}")
         else:
             got = e.get("input")
-            got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            if isinstance(got, dict | list):
+                got_text = ""
+            elif is_secret_key(key) or looks_like_secret(got):
+                got_text = f" (got {REDACTED})"  # a secret-bearing field is never echoed, whatever is wrong with it
+            else:
+                got_text = f" (got {got!r})"
             lines.append(f"  {key}: {e['msg']}{got_text}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
+
+
+def _shown_override(assignment: str) -> str:
+    """`--set key=value` as it may be printed: values of secret-bearing keys, and key-like values, redacted."""
+    key, sep, value = assignment.partition("=")
+    if not sep:
+        return REDACTED if looks_like_secret(key) else key
+    if is_secret_key(key.strip()) or looks_like_secret(value):
+        return f"{redact(key)}={REDACTED}"
+    return assignment
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply `a.b.c=value`; the value is parsed as YAML so numbers, booleans and lists work."""
     if "=" not in assignment:
-        raise UserError(f"--set {assignment!r}: expected dotted.key=value")
+        raise UserError(f"--set {_shown_override(assignment)!r}: expected dotted.key=value")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise UserError(f"--set {assignment!r}: empty key segment")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
+        raise UserError(f"--set {_shown_override(assignment)!r}: empty key segment")
+    value = parse_yaml_value(raw, f"--set {redact(key.strip())}")
     node = data
     for p in parts[:-1]:
         nxt = node.setdefault(p, {})
         if not isinstance(nxt, dict):
-            raise UserError(f"--set {key}: {p} is not a section")
+            raise UserError(redact(f"--set {key}: {p} is not a section"))
         node = nxt
     node[parts[-1]] = value
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None, *,
+                check_paths: bool = False) -> Config:
+    """The validated config of a YAML file (or the defaults) with `--set` overrides applied.
+    `check_paths`: also require the files it names (policy.model, policy.chat_template) to exist,
+    for a command about to use them (`traitrl run`); `config show` and saved configs do not."""
     source = str(path) if path else "(defaults)"
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise UserError(f"{p}: config file not found")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+            raise UserError(f"{p}: config file not found" + (" (it is a folder)" if p.is_dir() else ""))
+        loaded = load_yaml(read_text(p, "config file"), str(p))
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -324,11 +404,30 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     for assignment in overrides or []:
         apply_override(data, assignment)
     if overrides:
-        source += " with --set " + " ".join(overrides)
+        source += " with --set " + " ".join(_shown_override(o) for o in overrides)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as e:
         raise UserError(_format_errors(e, source)) from None
+    if check_paths:
+        check_files(config, source)
+    return config
+
+
+def check_files(config: Config, source: str) -> None:
+    """The files a config names exist, before any stage runs (a model that is not there should not
+    cost a whole scenario generation and organism build to find out)."""
+    problems = []
+    if (model := config.policy.model) is not None:
+        m = Path(model)
+        if not m.is_dir():
+            problems.append(f"  policy.model: {m}: no such folder (expected a Hugging Face model folder)")
+        elif not (m / "config.json").is_file():
+            problems.append(f"  policy.model: {m}: not a Hugging Face model folder (no config.json)")
+    if (template := config.policy.chat_template) is not None and not Path(template).is_file():
+        problems.append(f"  policy.chat_template: {template}: no such file")
+    if problems:
+        raise UserError(redact("\n".join([f"{source}: invalid config", *problems])))
 
 
 MODEL_CONFIG = "traitrl.yaml"  # the resolved config saved inside a model folder built or trained here

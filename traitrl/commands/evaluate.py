@@ -36,17 +36,21 @@ def eval_command(
             table.add_row(s.id, s.family, s.format, s.domain)
         console.print(table)
         return
+    from traitrl.atomic import check_output_file
+    from traitrl.evals.importers import load_benchmark
+
+    cfg = resolve_config(config, set_, model)
+    check_output_file(out)  # a folder or an unwritable place in --out fails now, not after the generation
+    for spec in benchmark or []:  # every benchmark file is checked before the model is looked at
+        load_benchmark(spec)
+    require_model_dir(model)
+
     from traitrl.evals.compare import sensitivity as sensitivity_of
     from traitrl.evals.results import load_results, save_results
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
 
-    from traitrl.evals.importers import load_benchmark
-
-    cfg = resolve_config(config, set_, model)
-    for spec in benchmark or []:  # every benchmark file is checked before the model is looked at
-        load_benchmark(spec)
-    base = stages.given_model(require_model_dir(model), name=str(model))
+    base = stages.given_model(model, name=str(model))
     t0 = time.perf_counter()
     run = call(stages.evaluate, cfg, Path("."), model=base, dest=str(out), persona=persona,
                benchmarks=list(benchmark or []), suite=suite)
@@ -82,7 +86,10 @@ def compare_cmd(
     """Per-eval deltas with cluster-bootstrap 95 % CIs (over RL seeds and prompt clusters when each side
     has several seed files, over prompt clusters only with one), sign-flip permutation p-values, verdicts,
     "improved X of N" with Holm and Benjamini-Hochberg counts; regressions reported beside gains."""
+    from traitrl.atomic import check_output_folder
     from traitrl.evals.compare import compare_command
+
+    check_output_folder(out)
 
     def paths(arg: str) -> list[Path]:
         return [Path(p.strip()) for p in arg.split(",") if p.strip()]

@@ -37,12 +37,13 @@ def _run(stage_fn, models: list[str], config: Path | None, set_: list[str] | Non
     unless --config is given."""
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
+    from traitrl.locks import claim_folder
     from traitrl.persistence.common import model_refs, set_threads
 
     refs = model_refs(models)
     cfg = resolve_config(config, set_, refs[0].path)
     set_threads(cfg.persistence.threads)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "traitrl persist")  # one writer per folder, held until the command ends
     given = [stages.given_model(r.path, r.name) for r in refs]
     return call(stage_fn, cfg, Path("."), models=given, dest=str(out)).summary
 

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from traitrl.atomic import write_texts
 from traitrl.errors import UserError
 from traitrl.evals.clustered import clustered_delta
 from traitrl.evals.pairing import (
@@ -343,7 +344,7 @@ def compare_command(
     scoreboard = compare(load(baseline_path), load(treatment_path), alpha, seed, n_boot)
     render_scoreboard(scoreboard, console)
     out = Path(out_dir)
-    scoreboard.write_json(out / "compare.json")
-    scoreboard.write_csv(out / "compare.csv")
+    # the two belong together: both appear, or neither does
+    write_texts({out / "compare.json": scoreboard.to_json(), out / "compare.csv": scoreboard.to_csv()})
     console.print(f"wrote {out / 'compare.json'} and {out / 'compare.csv'}")
     return scoreboard

@@ -29,17 +29,20 @@ def arm_label(arm: str, seed_index: int, seeds: int) -> str:
 
 
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
-    """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism)."""
+    """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
+    One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
+    from traitrl.locks import hold_folder
+
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", cfg.to_yaml())
-    run = Runner(cfg, out, make_executor(cfg))
-    try:
-        return _study(cfg, out, run, seeds, t_start, base)
-    finally:
-        run.close()
+    with hold_folder(out, "traitrl run"):
+        write_text(out / "config.yaml", cfg.to_yaml())
+        run = Runner(cfg, out, make_executor(cfg))
+        try:
+            return _study(cfg, out, run, seeds, t_start, base)
+        finally:
+            run.close()
 
 
 def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base: BaseResult | None) -> Path:

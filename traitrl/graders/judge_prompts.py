@@ -92,7 +92,7 @@ def _json_object(reply: str) -> object | None:
         return None
     try:
         return json.loads(text[start : end + 1])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a reply nested thousands deep
         return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import threading
@@ -36,6 +37,9 @@ T = TypeVar("T")
 _RETRY_STATUSES = frozenset({408, 409, 429})
 # Servers without authentication (a local vLLM or `transformers serve`) still need a non-empty key.
 _NO_AUTH_PLACEHOLDER = "EMPTY"
+# The most bytes read of one reply: a judge verdict is a few hundred, a generated scenario a few
+# thousand; a server sending more is broken or hostile, and is not held in memory.
+MAX_REPLY_BYTES = 2 * 1024 * 1024
 
 
 class Unparseable(ValueError):
@@ -244,7 +248,15 @@ class ChatClient:
             try:
                 async with state.semaphore:
                     self._count(calls=1)
-                    reply, ptok, ctok = await self._call_once(state.client, request)
+                    # timeout_s bounds the whole attempt, not each read: a server that trickles a
+                    # byte at a time would otherwise hold a request for as long as it likes
+                    reply, ptok, ctok = await asyncio.wait_for(
+                        self._call_once(state.client, request), self.config.timeout_s
+                    )
+            except TimeoutError:
+                self._count(error_timeout=1)
+                last = _Transient("timeout", f"no whole reply within {self.config.timeout_s:g}s")
+                continue
             except _Transient as exc:
                 self._count(**{f"error_{exc.kind}": 1})
                 last = exc
@@ -293,8 +305,13 @@ class ChatClient:
         if request.seed is not None:
             kwargs["seed"] = request.seed
         try:
-            raw = await client.chat.completions.with_raw_response.create(**kwargs)
-            body = raw.text
+            async with client.chat.completions.with_streaming_response.create(**kwargs) as raw:
+                try:
+                    body = await _read_capped(raw)
+                except _Fatal:
+                    raise
+                except Exception as exc:  # the HTTP library's own read errors (a reset mid-body)
+                    raise _Transient("connection", type(exc).__name__) from None
         except openai.APIStatusError as exc:
             status = exc.status_code
             detail = f"HTTP {status}"
@@ -306,6 +323,19 @@ class ChatClient:
         except openai.APIConnectionError as exc:
             raise _Transient("connection", type(exc.__cause__ or exc).__name__) from None
         return _parse_body(body)
+
+
+async def _read_capped(raw: Any, cap: int = MAX_REPLY_BYTES) -> str:
+    """The body of a streamed response, refused (not retried: the same request gets the same
+    answer) once it passes `cap` bytes, before the rest is read."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in raw.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _Fatal("too_large", f"reply is over {cap:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -320,18 +350,26 @@ def _parse_body(body: str) -> tuple[str, int, int]:
     """The assistant text and token usage of a chat.completion body, or `_Transient('malformed')`."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _Transient("malformed", f"body is not JSON ({len(body)} chars)") from None
     try:
         content = data["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
         raise _Transient("malformed", "body has no choices[0].message.content") from None
     if not isinstance(content, str):
-        raise _Transient("malformed", "choices[0].message.content is not text")
-    usage = data.get("usage") or {}
-    ptok = usage.get("prompt_tokens") if isinstance(usage, dict) else 0
-    ctok = usage.get("completion_tokens") if isinstance(usage, dict) else 0
-    return content, int(ptok or 0), int(ctok or 0)
+        # a whole, well-formed reply without text (null content, a tool call): asking again at
+        # temperature 0 gets the same, so the item is unscored with this reason
+        raise _Fatal("no_text", f"choices[0].message.content is {type(content).__name__}, not text")
+    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    return content, _token_count(usage.get("prompt_tokens")), _token_count(usage.get("completion_tokens"))
+
+
+def _token_count(value: Any) -> int:
+    """A usage count as reported, or 0 when the server sent something that is not a count."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 0
+    return int(value)
 
 
 def run_sync(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -65,7 +65,8 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
     oc = config.organism
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    _remove_abandoned(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-{os.getpid()}-"))
     tmp.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary one
     try:
         records = corpus_fn()
@@ -105,6 +106,20 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
     if show_progress:
         err_console.print(f"organism built in {time.perf_counter() - start:.0f} s -> {out}")
     return out
+
+
+def _remove_abandoned(out: Path) -> None:
+    """Delete temporary build folders of processes that are gone (killed, so no cleanup ran)."""
+    for tmp in out.parent.glob(f".{out.name}.building-*-*"):
+        pid = tmp.name.removeprefix(f".{out.name}.building-").split("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

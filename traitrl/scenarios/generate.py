@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from traitrl import taxonomy
+from traitrl.atomic import check_output_folder, write_jsonl_group
 from traitrl.config import Config
-from traitrl.scenarios.io import write_scenarios
 from traitrl.scenarios.record import Scenario
 from traitrl.world import World, get_world
 
@@ -55,11 +55,12 @@ def generate(config: Config, out_dir: str | Path) -> dict[str, list[Scenario]]:
     """Write train.jsonl (trait scenarios + capability tasks) and dev.jsonl (fresh trait items
     from the training distribution) into `out_dir`; return them by split."""
     sc = config.scenarios
+    out_dir = check_output_folder(out_dir)
     train = trait_scenarios(config, "train", sc.per_cell) + capability_tasks(config, "train", sc.capability_per_kind)
     dev = trait_scenarios(config, "dev", sc.dev_per_cell) + capability_tasks(config, "dev", max(1, sc.capability_per_kind // 10))
-    out_dir = Path(out_dir)
-    write_scenarios(out_dir / "train.jsonl", train)
-    write_scenarios(out_dir / "dev.jsonl", dev)
+    # the two files belong together: both appear, or (a full disk, a kill) neither does
+    write_jsonl_group({out_dir / "train.jsonl": (s.to_row() for s in train),
+                       out_dir / "dev.jsonl": (s.to_row() for s in dev)})
     return {"train": train, "dev": dev}
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from traitrl.atomic import write_jsonl
 from traitrl.errors import UserError
+from traitrl.inputs import check_nesting, read_text
 from traitrl.scenarios.record import Scenario
 
 
@@ -30,27 +31,42 @@ def read_scenarios(path: str | os.PathLike[str]) -> list[Scenario]:
         raise UserError(f"{path}: no such file")
     scenarios: list[Scenario] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: broken JSON: {e.msg} at column {e.colno}") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            try:
-                scenario = Scenario.model_validate(row)
-            except ValidationError as e:
-                raise UserError(f"{path}:{lineno}: {_describe(e)}") from None
-            if scenario.id in seen:
-                raise UserError(f"{path}:{lineno}: id: duplicate id {scenario.id!r} (first on line {seen[scenario.id]})")
-            seen[scenario.id] = lineno
-            scenarios.append(scenario)
+    for lineno, line in enumerate(read_text(path, "scenario file").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            # NaN, Infinity and 1e999 are not numbers a rubric can add up
+            row = json.loads(line, parse_constant=_not_finite, parse_float=_finite_float)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{lineno}: broken JSON: {e.msg} at column {e.colno}") from None
+        except (ValueError, RecursionError) as e:
+            problem = "nested too deeply to read" if isinstance(e, RecursionError) else str(e)
+            raise UserError(f"{path}:{lineno}: {problem}") from None
+        check_nesting(row, f"{path}:{lineno}")
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        try:
+            scenario = Scenario.model_validate(row)
+        except ValidationError as e:
+            raise UserError(f"{path}:{lineno}: {_describe(e)}") from None
+        if scenario.id in seen:
+            raise UserError(f"{path}:{lineno}: id: duplicate id {scenario.id!r} (first on line {seen[scenario.id]})")
+        seen[scenario.id] = lineno
+        scenarios.append(scenario)
     if not scenarios:
         raise UserError(f"{path}: no scenarios in file")
     return scenarios
+
+
+def _not_finite(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def write_scenarios(path: str | os.PathLike[str], scenarios: Iterable[Scenario]) -> int:

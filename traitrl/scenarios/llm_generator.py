@@ -157,7 +157,7 @@ def parse_draft(reply: str, max_turns: int = 5) -> Draft:
     start, end = text.find("{"), text.rfind("}")
     try:
         obj = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a reply nested thousands deep
         obj = None
     if not isinstance(obj, dict):
         raise Unparseable("reply is not a JSON object")

@@ -35,6 +35,7 @@ from typing import Any
 from traitrl.atomic import write_json, write_text
 from traitrl.config import Config, PolicyConfig, TrainConfig
 from traitrl.errors import UserError
+from traitrl.locks import LOCK_FILE
 from traitrl.scenarios.record import Scenario
 from traitrl.train.arms import arm_config
 from traitrl.train.record import TrainRecord, read_train_record
@@ -186,14 +187,16 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
 
 def _check_owner(out: Path) -> None:
     """A folder with something other than a training run in it is never written to."""
-    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name != "data" for p in out.iterdir()):
+    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name not in ("data", LOCK_FILE) for p in out.iterdir()):
         raise UserError(f"{out}: exists and is not a traitrl training run (no {RUN_FILE}); refusing to overwrite it")
 
 
 def _prepare_out(out: Path, key: str) -> TrainRecord | None:
     """The finished result when this exact run is done; a run with other inputs is refused."""
     run = _read_json(out / RUN_FILE)
-    if run is not None and run.get("key") != key:
+    # a run refused before its first step (an unknown grader, say) holds nothing: a corrected rerun takes it over
+    trained = last_checkpoint(out) is not None or (out / RESULT_FILE).exists() or (out / "metrics.jsonl").exists()
+    if run is not None and run.get("key") != key and trained:
         raise UserError(f"{out}: holds a training run with other settings or code (key {run.get('key')}, now {key}); "
                         "use another --out or delete the folder")
     done = read_train_record(out / RESULT_FILE)
@@ -221,8 +224,20 @@ def train(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.Pa
     """Train one arm with GRPO from `init_dir` into `out_dir`; return the train.json record.
 
     `key` identifies the run (the arm stage's derived key); without one it is derived here from
-    the same inputs, so a folder is resumed only by a run with identical inputs and code."""
+    the same inputs, so a folder is resumed only by a run with identical inputs and code.
+    One writer per folder: the main process holds `out_dir`, a second run on it is refused at once."""
+    from traitrl.locks import hold_folder
+    from traitrl.train.distributed import process_state
 
+    hold = hold_folder(out_dir, "traitrl train") if process_state().is_main_process else contextlib.nullcontext()
+    with hold:
+        return _train_locked(config, init_dir, out_dir, arm=arm, scenarios_dir=scenarios_dir,
+                             show_progress=show_progress, callbacks=callbacks, key=key)
+
+
+def _train_locked(config: Config, init_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                  arm: str | None, scenarios_dir: str | os.PathLike[str] | None, show_progress: bool,
+                  callbacks: list | None, key: str | None) -> TrainRecord:
     init, out = Path(init_dir), Path(out_dir)
     if not (init / "config.json").is_file():
         raise UserError(f"{init}: not a Hugging Face model folder (no config.json)")

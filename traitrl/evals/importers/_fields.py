@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from traitrl.errors import UserError
+from traitrl.inputs import MAX_DEPTH, check_nesting
 
 MAX_REPORTED = 10
 
@@ -170,6 +171,14 @@ def iter_jsonl(text: str, log: ErrorLog) -> Iterator[tuple[int, dict[str, Any]]]
             continue
         except ValueError as e:
             log.add(lineno, "json", str(e))
+            continue
+        except RecursionError:
+            log.add(lineno, "json", "nested too deeply to read")
+            continue
+        try:
+            check_nesting(record, "")
+        except UserError:
+            log.add(lineno, "record", f"nested more than {MAX_DEPTH} levels deep")
             continue
         if not isinstance(record, dict):
             log.add(lineno, "record", f"expected a JSON object, got {type_name(record)}")

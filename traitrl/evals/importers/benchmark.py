@@ -117,7 +117,10 @@ def load_benchmark(spec: str | BenchmarkSpec, *, base_dir: Path | None = None) -
     text = _decode(data, shown)
     if not text.strip():
         raise UserError(f"{shown}:1: file: the file is empty (expected {fmt.description})")
-    items = fmt.parse(Source(path=shown, name=path.stem, text=text))
+    try:
+        items = fmt.parse(Source(path=shown, name=path.stem, text=text))
+    except RecursionError:  # a parser (YAML's composer) meets thousands of levels of brackets
+        raise UserError(f"{shown}: nested too deeply to read") from None
     if not items:
         raise UserError(f"{shown}:1: file: no items found (expected {fmt.description})")
     hib = spec.higher_is_better
