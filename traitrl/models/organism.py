@@ -25,6 +25,9 @@ from transformers.utils import logging as hf_logging
 
 from traitrl.config import OrganismConfig
 
+# re-exported: the one loader lives in loader.py
+from traitrl.models.loader import load_model as load_model
+
 # The original Llama value; the organism's context is a few hundred tokens, well inside its range.
 ROPE_THETA = 10_000.0
 
