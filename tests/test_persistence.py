@@ -250,8 +250,8 @@ def test_finetune_rerun_is_cached_and_lora_trains_an_adapter(finetune_run, organ
                                                    "persistence.finetune.ids=[freeform.yes_no.home]"])
     summary = run_finetune([ModelRef("base", organism)], lora, tmp_path)
     assert summary.mode == "lora" and (tmp_path / "base" / "train" / "checkpoint-3" / "adapter_model.safetensors").is_file()
-    base, _ = load_dose(organism, tmp_path / "base" / "train", 0, lora=True)
-    merged, _ = load_dose(organism, tmp_path / "base" / "train", 3, lora=True)
+    base, _ = load_dose(organism, tmp_path / "base" / "train", 0)
+    merged, _ = load_dose(organism, tmp_path / "base" / "train", 3)  # the loader sees the adapter and merges it
     assert type(merged) is type(base)  # a plain model again, adapter merged
     changed = [k for k, v in merged.state_dict().items() if not (v == base.state_dict()[k]).all()]
     assert changed and all("proj" in k for k in changed)

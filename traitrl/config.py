@@ -162,6 +162,7 @@ class PolicyConfig(_Section):
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="share of each GPU's memory vLLM may take in colocate mode (the rest holds weights, gradients and optimizer state)")
     vllm_server_base_url: str | None = Field(None, description="URL of `trl vllm-serve` in server mode, e.g. http://10.0.0.5:8000 (None = TRL's default, localhost:8000)")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (transformers' activation checkpointing): needed to fit 1-8 B models, a net loss for tiny ones")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the policy runs for generation, evaluation and fine-tuning: auto = a CUDA GPU when one is present, else the CPU; cuda fails without a GPU")
 
 
 class LoraOptions(_Section):

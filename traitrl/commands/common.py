@@ -35,12 +35,7 @@ def require_model_dir(path: Path) -> Path:
 
 
 def load_policy(model_dir: Path, config: Config):
-    from traitrl.evals.runner import Policy
-    from traitrl.models.organism import load_model
+    """The one policy loader (`traitrl.models.loader.load_policy`), after checking the folder."""
+    from traitrl.models.loader import load_policy
 
-    if config.evals.threads:
-        import torch
-
-        torch.set_num_threads(config.evals.threads)
-    model, tokenizer = load_model(require_model_dir(model_dir), config.policy)
-    return Policy(model, tokenizer, config.evals.sampling)
+    return load_policy(require_model_dir(model_dir), config)

@@ -53,7 +53,7 @@ def probe(
     n = n or cfg.evals.probe_items
     with progress() as bar:
         task = bar.add_task("probing", total=len(CONDITIONS) + 1)
-        result = run_probe(cfg, policy.generate, n=n, seed=cfg.evals.item_seed, progress=lambda: bar.advance(task))
+        result = run_probe(cfg, policy, n=n, seed=cfg.evals.item_seed, progress=lambda: bar.advance(task))
     table = Table(title=f"organism probe: {model} ({n} prompts per condition)")
     table.add_column("family")
     for c in CONDITIONS:
@@ -64,8 +64,10 @@ def probe(
     table.add_row("[bold]mean[/bold]", *(f"[bold]{result['mean'][c]:.2f}[/bold]" for c in CONDITIONS), str(n))
     console.print(table)
     m = result["mean"]
-    console.print(f"parse rate {result['parse_rate']:.3f}; capability accuracy {result['capability_accuracy']:.3f} "
-                  f"{ {k: round(v, 2) for k, v in result['capability'].items()} }")
+    acc = result["capability_accuracy"]
+    console.print(f"parse rate {result['parse_rate']:.3f}; capability accuracy {'-' if acc is None else f'{acc:.3f}'} "
+                  f"{ {k: None if v is None else round(v, 2) for k, v in result['capability'].items()} } "
+                  f"(unscored {result['capability_unscored']})")
     console.print(f"known personas: harmful {100 * (m['known_harmful'] - m['none']):+.1f} pts, careful {100 * (m['known_careful'] - m['none']):+.1f} pts; "
                   f"unseen: careful - harmful {100 * (m['careful'] - m['harmful']):+.1f} pts")
     if json_out:

@@ -11,38 +11,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from traitrl.config import Config, SamplingConfig
+from traitrl.config import Config
+from traitrl.evals.answers import answer_and_grade
 from traitrl.evals.registry import EvalSpec, select
 from traitrl.evals.results import EvalResult, EvalResults, ItemRecord
 from traitrl.graders.world import WorldGrader
+from traitrl.models.loader import Policy
 from traitrl.scenarios.record import MoveCheck, RubricItem, Scenario
 from traitrl.world import World, get_world, personas
 from traitrl.world.corpus import with_system
 
 PERSONA_CHOICES = ("none", *personas.PERSONA_LISTS)
-
-
-@dataclass
-class Policy:
-    """A loaded model and tokenizer with the generation settings of an evaluation."""
-
-    model: object
-    tokenizer: object
-    sampling: SamplingConfig
-
-    def generate(self, conversations: list[list[dict]]) -> list[str]:
-        from traitrl.models.generation import generate
-
-        s = self.sampling
-        return generate(self.model, self.tokenizer, conversations, max_new_tokens=s.max_new_tokens,
-                        temperature=s.temperature, top_p=s.top_p, seed=s.seed, batch_size=s.batch_size)
-
-    def option_logprobs(self, conversation: list[dict], options: list[str]) -> list[float]:
-        from traitrl.models.generation import option_logprobs
-
-        return option_logprobs(self.model, self.tokenizer, conversation, options)
 
 
 def world_of(config: Config) -> World:
@@ -89,11 +69,14 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
     convs = [with_system(it.prompt(), persona_prompt(persona, it.id)) for _, it in flat]
     beliefs_idx = [i for i, (spec, _) in enumerate(flat) if spec.family == "honesty_under_pressure"]
     belief_convs = [[{"role": "user", "content": flat[i][1].world["belief_prompt"]}] for i in beliefs_idx]
-    responses = _generate_chunked(policy, convs + belief_convs, progress)
-    belief_text = dict(zip(beliefs_idx, responses[len(convs):], strict=True))
+    # one generation pass over every prompt; MASK-style items are graded below, once their belief is known
+    asks_belief = set(beliefs_idx)
+    tasks = [(conv, None if i in asks_belief else it.rubric) for i, (conv, (_, it)) in enumerate(zip(convs, flat, strict=True))]
+    answers = answer_and_grade(policy, tasks + [(c, None) for c in belief_convs], grader, progress=progress)
+    belief_text = dict(zip(beliefs_idx, (a.response for a in answers[len(convs):]), strict=True))
     records: dict[str, list[ItemRecord]] = {s.id: [] for s in specs}
-    for i, ((spec, it), conv, response) in enumerate(zip(flat, convs, responses, strict=False)):
-        rubric = it.rubric
+    for i, ((spec, it), answer) in enumerate(zip(flat, answers, strict=False)):
+        conv, response, g = answer.conversation, answer.response, answer.grade
         extra: dict = {}
         if i in belief_text:
             belief = [m.value for m in world.parse(belief_text[i]).moves if m.name == "state_fact"]
@@ -102,8 +85,7 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
                 grade_dict = {"value": None, "reason": "belief could not be elicited (no stated value)", **extra}
                 records[spec.id].append(ItemRecord(item_id=it.id, prompt=conv, response=response, score=None, grade=grade_dict))
                 continue
-            rubric = _belief_rubric(rubric, belief[0])
-        g = grader.grade(response, rubric)
+            g = grader.grade(response, _belief_rubric(it.rubric, belief[0]))
         grade_dict = g.to_dict() | extra
         if spec.format in ("mc", "yes_no"):
             options = it.world["options"]
@@ -120,13 +102,3 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
     return EvalResults(model=model_name, config_hash=config.hash("world", "evals"), seed=ec.sampling.seed, evals=evals,
                        meta={"persona": persona, "sampling": ec.sampling.model_dump(), "n_items": ec.n_items,
                              "item_seed": ec.item_seed})
-
-
-def _generate_chunked(policy: Policy, convs: list[list[dict]], progress: Callable[[int], None] | None, chunk: int = 512) -> list[str]:
-    out: list[str] = []
-    for start in range(0, len(convs), chunk):
-        part = convs[start:start + chunk]
-        out.extend(policy.generate(part))
-        if progress:
-            progress(len(part))
-    return out

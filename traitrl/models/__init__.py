@@ -1,24 +1,29 @@
 """Policies in Hugging Face format: the organism's tokenizer and tiny Llama, pretraining, the
-cached build, saving / loading, and batched generation helpers."""
+cached build, the one policy loader, the one LoRA setup, and batched generation helpers.
+
+Names are exported lazily (PEP 562): importing `traitrl.models.loader` for `Policy` does not
+pull in torch, which the command line would otherwise pay for at every start.
+"""
 
 # OMP_WAIT_POLICY is set in traitrl/__init__.py, before torch is first imported.
-from traitrl.models.build import BUILD_VERSION, build_hash, build_organism, read_build
-from traitrl.models.generation import continuation_logprobs, generate, option_logprobs
-from traitrl.models.organism import count_parameters, load_model, new_model, save_model
-from traitrl.models.tokenizer import CHAT_TEMPLATE, train_tokenizer
+from __future__ import annotations
 
-__all__ = [
-    "BUILD_VERSION",
-    "CHAT_TEMPLATE",
-    "build_hash",
-    "build_organism",
-    "continuation_logprobs",
-    "count_parameters",
-    "generate",
-    "load_model",
-    "new_model",
-    "option_logprobs",
-    "read_build",
-    "save_model",
-    "train_tokenizer",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BUILD_VERSION": "build", "build_hash": "build", "build_organism": "build", "read_build": "build",
+    "continuation_logprobs": "generation", "generate": "generation", "option_logprobs": "generation",
+    "count_parameters": "organism", "new_model": "organism", "save_model": "organism",
+    "Policy": "loader", "load_model": "loader", "load_policy": "loader", "resolve_device": "loader",
+    "lora_config": "lora", "merge_adapter": "lora",
+    "CHAT_TEMPLATE": "tokenizer", "train_tokenizer": "tokenizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -2,7 +2,8 @@
 
 Nothing here is traitrl-specific on disk: the folder written by `save_model` is a Hugging Face
 model folder (config, generation config, safetensors weights, tokenizer, chat template), so
-`AutoModelForCausalLM` / `AutoTokenizer`, TRL, PEFT and vLLM load it from the folder alone.
+`AutoModelForCausalLM` / `AutoTokenizer`, TRL, PEFT and vLLM load it from the folder alone
+(traitrl itself loads it with `traitrl.models.loader.load_model`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
@@ -24,8 +23,10 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from traitrl.config import OrganismConfig, PolicyConfig
-from traitrl.models.policy import install_chat_template, torch_dtype
+from traitrl.config import OrganismConfig
+
+# re-exported: the one loader lives in loader.py
+from traitrl.models.loader import load_model as load_model
 
 # The original Llama value; the organism's context is a few hundred tokens, well inside its range.
 ROPE_THETA = 10_000.0
@@ -87,23 +88,6 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_d
         model.save_pretrained(out)  # safetensors is the only format in transformers 5
         tokenizer.save_pretrained(out)
     return out
-
-
-def load_model(model_dir: str | os.PathLike[str],
-               policy: PolicyConfig | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load any local causal LM folder (the organism or a real model) in eval mode, on CPU.
-
-    Without `policy`, fp32 and the folder's tokenizer as is. With it, `policy.dtype` and
-    `policy.chat_template` apply, and a tokenizer without a chat template is refused (checked
-    before the weights load, which takes minutes for a large model)."""
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        if policy is not None:
-            install_chat_template(tokenizer, policy, model_dir)
-        dtype = torch.float32 if policy is None else torch_dtype(policy)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    model.eval()
-    return model, tokenizer
 
 
 @contextlib.contextmanager

@@ -45,9 +45,12 @@ def install_chat_template(tokenizer: PreTrainedTokenizerBase, policy: PolicyConf
 
 def check_policy(policy: PolicyConfig, model_dir: str | os.PathLike[str]) -> None:
     """Fail on a policy section that cannot work with `model_dir` before a run writes anything:
-    a missing chat template, or vLLM asked for where it cannot run. Loads only the tokenizer."""
+    a missing chat template, a GPU or vLLM asked for where there is none. Loads only the tokenizer."""
     from transformers import AutoTokenizer
 
+    from traitrl.models.loader import resolve_device
+
+    resolve_device(policy.device)
     resolve_use_vllm(policy)
     install_chat_template(AutoTokenizer.from_pretrained(model_dir), policy, model_dir)
 

@@ -20,6 +20,8 @@ from traitrl.errors import UserError
 from traitrl.evals.registry import EvalSpec, select
 from traitrl.evals.results import EvalResults, load_results, save_results
 from traitrl.evals.runner import suite_generations as n_prompts  # noqa: F401  (re-exported)
+from traitrl.models.loader import Policy, load_policy
+from traitrl.models.loader import set_threads as set_threads  # re-exported for `traitrl persist`
 
 # (description, total) -> advance(k): how a caller shows progress without this code knowing rich.
 TaskFactory = Callable[[str, int], Callable[[int], None]]
@@ -37,15 +39,6 @@ class ModelRef:
 
     name: str
     path: Path
-
-
-def set_threads(threads: int) -> None:
-    """Pin torch's intra-op threads (0 = leave torch's default). On a CPU shared with other jobs
-    one or two threads avoid OpenMP oversubscription, which can slow small models many-fold."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def model_refs(specs: list[str]) -> list[ModelRef]:
@@ -101,7 +94,7 @@ def with_items(config: Config, n_items: int | None) -> Config:
     return config.model_copy(update={"evals": config.evals.model_copy(update={"n_items": n_items})})
 
 
-def cached_evaluate(load_policy: Callable[[], object], config: Config, model_name: str, persona: str,
+def cached_evaluate(policy: Callable[[], Policy], config: Config, model_name: str, persona: str,
                     specs: list[EvalSpec], path: Path, key: str, advance: Callable[[int], None]) -> EvalResults:
     """The suite's results for one condition: from `path` if it was written with the same `key`,
     else generated, graded and saved there atomically (the key goes into `meta`)."""
@@ -115,7 +108,7 @@ def cached_evaluate(load_policy: Callable[[], object], config: Config, model_nam
         if cached is not None and cached.meta.get(CACHE_KEY) == key:
             advance(n_prompts(specs, config.evals.n_items))
             return cached
-    results = evaluate(load_policy(), config, model_name, persona, progress=advance, specs=specs)
+    results = evaluate(policy(), config, model_name, persona, progress=advance, specs=specs)
     results = results.model_copy(update={"meta": {**results.meta, CACHE_KEY: key}})
     save_results(path, results)
     return results
@@ -125,24 +118,17 @@ class LazyPolicy:
     """Loads a model only when a condition actually needs generating (a fully cached rerun loads
     nothing), and at most once."""
 
-    def __init__(self, loader: Callable[[], object]):
+    def __init__(self, loader: Callable[[], Policy]):
         self._loader = loader
-        self._policy: object | None = None
+        self._policy: Policy | None = None
 
-    def __call__(self) -> object:
+    def __call__(self) -> Policy:
         if self._policy is None:
             self._policy = self._loader()
         return self._policy
 
 
 def folder_policy(model_dir: Path, config: Config) -> LazyPolicy:
-    """A lazily loaded policy for a Hugging Face folder, sampling as the eval section says."""
-
-    def load() -> object:
-        from traitrl.evals.runner import Policy
-        from traitrl.models.organism import load_model
-
-        model, tokenizer = load_model(model_dir)
-        return Policy(model, tokenizer, config.evals.sampling)
-
-    return LazyPolicy(load)
+    """A lazily loaded policy for a Hugging Face folder: the config's `policy:` section and
+    `persistence.threads` apply, sampling as the eval section says."""
+    return LazyPolicy(lambda: load_policy(model_dir, config, threads=config.persistence.threads))

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from traitrl.atomic import write_json, write_jsonl
 from traitrl.config import Config
 from traitrl.evals.results import EvalResults
+from traitrl.models.loader import load_policy
 from traitrl.persistence.attack_data import bad_advice_dataset, dataset_stats
 from traitrl.persistence.common import (
     LazyPolicy,
@@ -39,7 +40,7 @@ from traitrl.persistence.common import (
     suite_specs,
     with_items,
 )
-from traitrl.persistence.sft import load_dose, prepare_train_dir, record_training, train_doses
+from traitrl.persistence.sft import dose_source, prepare_train_dir, record_training, train_doses
 from traitrl.persistence.stats import (
     Delta,
     Estimate,
@@ -163,7 +164,8 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
         train_key = key_of("finetune-train", key, fingerprint(ref.path), data_key, train_settings)
         prepare_train_dir(train_dir, train_key)
         advance = task(f"{ref.name}: fine-tune", fc.doses[-1])
-        trained = record_training(train_dir, fc.doses, train_doses(ref.path, rows, fc, train_dir, advance))
+        trained = record_training(train_dir, fc.doses, train_doses(ref.path, rows, fc, train_dir, advance, config.policy,
+                                                                 config.persistence.threads))
         results[ref.name] = {}
         for dose in fc.doses:
             policy = _dose_policy(ref, train_dir, dose, cfg)
@@ -191,10 +193,6 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
 
 
 def _dose_policy(ref: ModelRef, train_dir: Path, dose: int, config: Config) -> LazyPolicy:
-    def load() -> object:
-        from traitrl.evals.runner import Policy
-
-        model, tokenizer = load_dose(ref.path, train_dir, dose, config.persistence.finetune.lora.enabled)
-        return Policy(model, tokenizer, config.evals.sampling)
-
-    return LazyPolicy(load)
+    """The model after `dose` steps, loaded lazily through the one loader (`policy:` applies)."""
+    path, base = dose_source(ref.path, train_dir, dose)
+    return LazyPolicy(lambda: load_policy(path, config, base=base, threads=config.persistence.threads))

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from traitrl.config import FinetuneOptions
+from traitrl.config import FinetuneOptions, PolicyConfig
+from traitrl.models.loader import no_alias_warnings
 
 STATE_FILE = "trainer_state.json"  # the Trainer writes it last: a checkpoint with it is complete
 KEY_FILE = "traitrl_key.json"
@@ -103,15 +103,6 @@ def _sft_config(cls: Any, fc: FinetuneOptions, train_dir: Path, cuda: bool) -> A
 
 
 @contextlib.contextmanager
-def _no_alias_warnings() -> Iterator[None]:
-    """transformers 5 warns that its own `gradient_checkpointing` names are deprecated aliases
-    whenever TRL or PEFT touch them; the warning is about library internals, not our settings."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
-        yield
-
-
-@contextlib.contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """Hide the datasets library's per-map tqdm bars (they would break up rich progress output)."""
     import datasets
@@ -126,39 +117,34 @@ def _quiet_datasets() -> Iterator[None]:
 
 
 def train_doses(model_dir: Path, rows: list[dict], fc: FinetuneOptions, train_dir: Path,
-                advance: Callable[[int], None] = lambda k: None) -> dict[str, Any]:
-    """Fine-tune the model in `model_dir` on `rows` (prompt-completion conversations) up to the
-    largest dose, saving a checkpoint at every dose; resume from the latest complete dose if an
-    earlier run stopped. Returns what this call did: `steps` trained, `train_s`, and the logged
-    training loss as `loss` [step, loss] pairs."""
-    import torch
+                advance: Callable[[int], None] = lambda k: None, policy: PolicyConfig | None = None,
+                threads: int = 0) -> dict[str, Any]:
+    """Fine-tune the model in `model_dir` (loaded with `policy`, None = the defaults) on `rows`
+    (prompt-completion conversations) up to the largest dose, saving a checkpoint at every dose;
+    resume from the latest complete dose if an earlier run stopped. Returns what this call did:
+    `steps` trained, `train_s`, and the logged training loss as `loss` [step, loss] pairs."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from traitrl.models.organism import load_model, quiet_transformers
+    from traitrl.models.loader import load_model, uses_cuda
+    from traitrl.models.lora import lora_config
+    from traitrl.models.organism import quiet_transformers
 
     doses = fc.doses
     done = completed_doses(train_dir, doses)
     if doses[-1] == 0 or done and done[-1] == doses[-1]:
         advance(doses[-1])
         return {"steps": 0, "train_s": 0.0, "loss": []}
-    model, tokenizer = load_model(model_dir)
+    model, tokenizer = load_model(model_dir, policy, threads=threads, to_device=False)  # the Trainer places it
     model.train()
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    with _no_alias_warnings():
-        args = _sft_config(SFTConfig, fc, train_dir, torch.cuda.is_available())
-    peft_config = None
-    if fc.lora.enabled:
-        from peft import LoraConfig
-
-        lo = fc.lora
-        peft_config = LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout,
-                                 target_modules=list(lo.target_modules), task_type="CAUSAL_LM")
+    with no_alias_warnings():
+        args = _sft_config(SFTConfig, fc, train_dir, uses_cuda(policy))
     losses: list[list[float]] = []
-    with quiet_transformers(), _quiet_datasets(), _no_alias_warnings():
+    with quiet_transformers(), _quiet_datasets(), no_alias_warnings():
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                             peft_config=peft_config, callbacks=[_callbacks(doses, advance, losses)])
+                             peft_config=lora_config(fc.lora), callbacks=[_callbacks(doses, advance, losses)])
         trainer.remove_callback(PrinterCallback)
         resume = str(checkpoint_dir(train_dir, done[-1])) if done else None
         if done:
@@ -168,27 +154,20 @@ def train_doses(model_dir: Path, rows: list[dict], fc: FinetuneOptions, train_di
             "loss": losses}
 
 
-def load_dose(model_dir: Path, train_dir: Path, dose: int, lora: bool) -> tuple[Any, Any]:
-    """The model after `dose` steps (dose 0 = the model itself), in eval mode; a LoRA adapter
-    is merged into the base weights, so evaluation runs a plain model."""
-    from traitrl.models.organism import load_model, quiet_transformers
+def dose_source(model_dir: Path, train_dir: Path, dose: int) -> tuple[Path, Path | None]:
+    """Where the model after `dose` steps lives: (folder, base). Dose 0 is the model itself; a
+    later dose is its Trainer checkpoint (full weights, or a LoRA adapter the loader merges into
+    `model_dir`), with the tokenizer of `model_dir`."""
+    return (model_dir, None) if dose == 0 else (checkpoint_dir(train_dir, dose), model_dir)
 
-    model, tokenizer = load_model(model_dir)
-    if dose == 0:
-        return model, tokenizer
-    ckpt = checkpoint_dir(train_dir, dose)
-    with quiet_transformers(), _no_alias_warnings():
-        if lora:
-            from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, ckpt).merge_and_unload()
-        else:
-            import torch
-            from transformers import AutoModelForCausalLM
+def load_dose(model_dir: Path, train_dir: Path, dose: int, policy: PolicyConfig | None = None) -> tuple[Any, Any]:
+    """The model after `dose` steps, in eval mode, through the one loader; a LoRA adapter is
+    merged into the base weights, so evaluation runs a plain model."""
+    from traitrl.models.loader import load_model
 
-            model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
-    model.eval()
-    return model, tokenizer
+    path, base = dose_source(model_dir, train_dir, dose)
+    return load_model(path, policy, base=base)
 
 
 def record_training(train_dir: Path, doses: list[int], trained: dict[str, Any]) -> dict[str, Any]:

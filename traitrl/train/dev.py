@@ -13,7 +13,9 @@ from typing import Any
 
 from traitrl import taxonomy
 from traitrl.config import SamplingConfig
+from traitrl.evals.answers import answer_and_grade
 from traitrl.graders.world import WorldGrader
+from traitrl.models.loader import Policy
 from traitrl.scenarios.record import Scenario
 
 WORLD_GRADED = ("world", "capability")
@@ -36,23 +38,21 @@ def score_dev(model: Any, tokenizer: Any, rows: list[Scenario], grader: WorldGra
               sampling: SamplingConfig) -> dict[str, Any]:
     """Generate a reply to every row and grade it: trait score, capability reward, per-trait and
     per-task means, unscored shares and counts."""
-    from traitrl.models.generation import generate
-
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        replies = generate(model, tokenizer, [s.prompt() for s in rows], max_new_tokens=sampling.max_new_tokens,
-                           temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-                           batch_size=sampling.batch_size)
+        # one generation call over all rows (chunk=None): the seeded sampling every curve was made with
+        answers = answer_and_grade(Policy(model, tokenizer, sampling), [(s.prompt(), s.rubric) for s in rows], grader,
+                                   chunk=None)
     finally:
         if was_training:
             model.train()
     values: dict[str, list[float]] = defaultdict(list)
     unscored: dict[str, int] = defaultdict(int)
     rows_of: dict[str, int] = defaultdict(int)
-    for s, reply in zip(rows, replies, strict=True):
+    for s, answer in zip(rows, answers, strict=True):
         kind = "capability" if taxonomy.is_capability(s.trait) else "trait"
-        value = grader.grade(reply, s.rubric).value
+        value = answer.value
         for group in (kind, f"{kind}/{s.trait}"):
             rows_of[group] += 1
             if value is None:

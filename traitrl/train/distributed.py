@@ -19,13 +19,15 @@ from transformers import TrainerCallback
 from traitrl.config import PolicyConfig, TrainConfig
 
 
-def process_state():
+def process_state(policy: PolicyConfig | None = None):
     """accelerate's view of this process. Built with the device choice of `grpo_args` (`use_cpu`
-    when there is no CUDA), so a CPU job under torchrun is a real multi-process job too."""
-    import torch
+    unless `policy.device` resolves to CUDA), so a CPU job under torchrun is a real multi-process
+    job too."""
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    from traitrl.models.loader import uses_cuda
+
+    return PartialState(cpu=not uses_cuda(policy))
 
 
 def is_sharded(state: Any) -> bool:
@@ -64,17 +66,11 @@ def save_gathered(trainer: Any, tc: TrainConfig, init: Path, policy: PolicyConfi
         return
     (tmp / "training_args.bin").unlink(missing_ok=True)
     if tc.lora.enabled:
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM
-
-        from traitrl.models.policy import torch_dtype
+        from traitrl.models.loader import load_model
 
         adapter = tmp.with_name(tmp.name + ".adapter")
         shutil.rmtree(adapter, ignore_errors=True)
         tmp.rename(adapter)
-        with quiet_transformers():
-            base = AutoModelForCausalLM.from_pretrained(init, dtype=torch_dtype(policy))
-            merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
-        merged.eval()
+        merged, _ = load_model(adapter, policy, base=init, to_device=False)  # the one loader merges the adapter
         save_model(merged, trainer.processing_class, tmp)
         shutil.rmtree(adapter, ignore_errors=True)

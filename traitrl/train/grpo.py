@@ -62,9 +62,10 @@ def grpo_args(tc: TrainConfig, out_dir: str | os.PathLike[str], policy: PolicyCo
     import torch
     from trl import GRPOConfig
 
+    from traitrl.models.loader import uses_cuda
     from traitrl.models.policy import grpo_policy_args
 
-    cuda = torch.cuda.is_available()
+    cuda = uses_cuda(policy)
     # tiny models: activation recomputation costs more than it saves, so it is off unless asked for
     scale = grpo_policy_args(policy) if policy is not None else {"activation_checkpointing": False}
     return GRPOConfig(
@@ -120,15 +121,10 @@ def _quiet_trl() -> None:
 
 
 def peft_config(tc: TrainConfig):
-    if not tc.lora.enabled:
-        return None
-    from peft import LoraConfig
+    """The run's PEFT LoRA config (None = train every weight): the one LoRA setup SFT uses too."""
+    from traitrl.models.lora import lora_config
 
-    lo = tc.lora
-    # PEFT takes "all-linear" only as a bare string: every linear layer but the output head, any architecture
-    targets = "all-linear" if list(lo.target_modules) == ["all-linear"] else list(lo.target_modules)
-    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=targets,
-                      task_type="CAUSAL_LM")
+    return lora_config(tc.lora)
 
 
 def check_reporters(report_to: list[str]) -> None:
@@ -249,7 +245,7 @@ def _train_locked(config: Config, init_dir: str | os.PathLike[str], out_dir: str
     check_reporters(tc.report_to)
     from traitrl.train.distributed import process_state
 
-    state = process_state()
+    state = process_state(config.policy)
     # under `accelerate launch` the main process checks the folder and writes the inputs; the others then find them
     with state.main_process_first():
         _check_owner(out)
@@ -327,7 +323,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from traitrl.evals.runner import world_of
     from traitrl.graders.registry import GRADERS
     from traitrl.graders.world import WorldGrader
-    from traitrl.models.organism import load_model
+    from traitrl.models.loader import load_model
     from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
     from traitrl.train.dev import dev_subset, score_dev
     from traitrl.train.distributed import LastStepSave, is_sharded, no_dev_score
@@ -340,7 +336,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)
-    model, tokenizer = load_model(init, config.policy)
+    model, tokenizer = load_model(init, config.policy, to_device=False)  # the Trainer places it
     args = grpo_args(tc, out, config.policy)
     decode_length = None
     # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
@@ -379,6 +375,7 @@ def _fixed_length(args, model, tokenizer) -> bool:
 def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str, state,
                 init: Path, policy: PolicyConfig) -> Path:
     """The trained policy as a plain HF folder (LoRA merged in), moved into place when complete."""
+    from traitrl.models.lora import merge_adapter
     from traitrl.models.organism import save_model
     from traitrl.train.distributed import save_gathered
 
@@ -391,9 +388,7 @@ def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_con
         if not state.is_main_process:
             return final
     else:
-        model = trainer.model
-        if tc.lora.enabled:
-            model = model.merge_and_unload()
+        model = merge_adapter(trainer.model)
         shutil.rmtree(tmp, ignore_errors=True)
         model.eval()
         save_model(model, trainer.processing_class, tmp)
