@@ -4,7 +4,9 @@ model folders (so an input made elsewhere can still key a stage)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,4 +33,20 @@ def folder_fingerprint(model_dir: Path) -> str:
     for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+@cache
+def code_fingerprint(package: str) -> str:
+    """A hash of the source files of a module or package: a stage that runs this code gets a new
+    key whenever the code changes, with no version string to remember to bump."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"{package}: no such module")
+    origin = Path(spec.origin)
+    files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(origin.parent).as_posix().encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]

@@ -32,10 +32,3 @@ def require_model_dir(path: Path) -> Path:
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
     return path
-
-
-def load_policy(model_dir: Path, config: Config):
-    """The one policy loader (`traitrl.models.loader.load_policy`), after checking the folder."""
-    from traitrl.models.loader import load_policy
-
-    return load_policy(require_model_dir(model_dir), config)

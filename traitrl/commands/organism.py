@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from traitrl.commands.common import ConfigOpt, SetOpt, load_policy, resolve_config
+from traitrl.commands.common import ConfigOpt, SetOpt, require_model_dir, resolve_config
 from traitrl.console import console, progress
 
 app = typer.Typer(help="Build and probe the CPU model organism.", no_args_is_help=True)
@@ -49,7 +49,9 @@ def probe(
     from traitrl.evals.probe import CONDITIONS, run_probe
 
     cfg = resolve_config(config, set_, model)
-    policy = load_policy(model, cfg)
+    from traitrl.models.loader import load_policy
+
+    policy = load_policy(require_model_dir(model), cfg)
     n = n or cfg.evals.probe_items
     with progress() as bar:
         task = bar.add_task("probing", total=len(CONDITIONS) + 1)

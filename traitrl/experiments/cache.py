@@ -11,34 +11,15 @@ skips it, or redoes it from scratch. Rerunning the same command therefore resume
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import time
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from traitrl.atomic import write_json
-from traitrl.fingerprint import digest, file_fingerprint, folder_fingerprint
+from traitrl.fingerprint import code_fingerprint, digest, file_fingerprint, folder_fingerprint
 
 __all__ = ["StageCache", "code_fingerprint", "digest", "file_fingerprint", "folder_fingerprint"]
-
-
-@cache
-def code_fingerprint(package: str) -> str:
-    """A hash of the source files of a module or package: a stage that runs this code gets a new
-    key whenever the code changes, with no version string to remember to bump."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise ValueError(f"{package}: no such module")
-    origin = Path(spec.origin)
-    files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.relative_to(origin.parent).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 class StageCache:

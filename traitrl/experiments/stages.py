@@ -111,11 +111,12 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
     from traitrl.evals.results import save_results
     from traitrl.evals.runner import evaluate as run_suite
     from traitrl.evals.runner import suite_generations
+    from traitrl.models.loader import load_policy
 
     cfg = ctx.config
     benches = [load_benchmark(b) for b in benchmarks or []]  # every file is checked before model work
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
-    policy = _load_policy(ctx.path(model.path), cfg)
+    policy = load_policy(ctx.path(model.path), cfg)
     with _bar(show_progress) as task:
         results = run_suite(policy, cfg, model.name, persona,
                             progress=task(f"eval {model.name} ({persona})", suite_generations(specs, cfg.evals.n_items)),
@@ -161,18 +162,6 @@ def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, show_pr
     with _bar(show_progress) as task:
         summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
     return FinetuneResult(dir=dest, summary=summary)
-
-
-def _load_policy(model_dir: Path, cfg):
-    from traitrl.evals.runner import Policy
-    from traitrl.models.organism import load_model
-
-    if cfg.evals.threads:
-        import torch
-
-        torch.set_num_threads(cfg.evals.threads)
-    model, tokenizer = load_model(model_dir, cfg.policy)
-    return Policy(model, tokenizer, cfg.evals.sampling)
 
 
 class _bar:

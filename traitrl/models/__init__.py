@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BUILD_VERSION": "build", "build_hash": "build", "build_organism": "build", "read_build": "build",
+    "build_hash": "build", "build_organism": "build", "read_build": "build",
     "continuation_logprobs": "generation", "generate": "generation", "option_logprobs": "generation",
     "count_parameters": "organism", "new_model": "organism", "save_model": "organism",
     "Policy": "loader", "load_model": "loader", "load_policy": "loader", "resolve_device": "loader",

@@ -1,7 +1,8 @@
 """`build_organism`: corpus -> tokenizer -> tiny Llama -> pretraining -> a model folder, cached.
 
 The folder is keyed by a hash of the config sections that decide the organism (world, corpus,
-organism) and `BUILD_VERSION`, which must be bumped whenever code changes what a build produces.
+organism) and the source of the code that builds it (the world and the model code), so a code
+change rebuilds with nothing to bump by hand.
 `build.json` is written last and the folder is moved into place only when complete, so a killed
 build never looks finished and the next call starts over.
 """
@@ -26,14 +27,16 @@ from traitrl.models.organism import count_parameters, new_model, save_model
 from traitrl.models.pretrain import pretrain
 from traitrl.models.tokenizer import record_texts, train_tokenizer
 
-BUILD_VERSION = "organism-1"
 BUILD_FILE = "build.json"
 HASH_SECTIONS = ("world", "corpus", "organism")
 
 
 def build_hash(config: Config) -> str:
-    """What a build depends on: the deciding config sections and the code version."""
-    return f"{BUILD_VERSION}:{config.hash(*HASH_SECTIONS)}"
+    """What a build depends on (without a stage key): the deciding config sections and the code."""
+    from traitrl.fingerprint import code_fingerprint, digest
+
+    return digest([code_fingerprint(p) for p in ("traitrl.world", "traitrl.models", "traitrl.taxonomy")],
+                  config.hash(*HASH_SECTIONS))
 
 
 def read_build(out_dir: str | os.PathLike[str]) -> dict | None:
@@ -50,7 +53,7 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
     """Build the organism into `out_dir` unless a build with the same key is already there.
 
     `key` is the organism stage's derived key (config sections and code); without one, the
-    config sections and `BUILD_VERSION` make it.
+    config sections and the code's source make it (`build_hash`).
     `corpus_fn` is called only when a build is needed (sampling the corpus takes time too).
     A folder holding something other than an organism build is never overwritten.
     """
@@ -78,7 +81,6 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
         save_model(model, tokenizer, tmp)
         write_json(tmp / BUILD_FILE, {
             "hash": key,
-            "build_version": BUILD_VERSION,
             "config": config.model_dump(mode="json"),
             "params": count_parameters(model),
             "vocab_size": len(tokenizer),

@@ -8,8 +8,6 @@ again, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from traitrl.errors import UserError
 from traitrl.evals.registry import EvalSpec, select
 from traitrl.evals.results import EvalResults, load_results, save_results
 from traitrl.evals.runner import suite_generations as n_prompts  # noqa: F401  (re-exported)
+from traitrl.fingerprint import digest, folder_fingerprint
 from traitrl.models.loader import Policy, load_policy
 from traitrl.models.loader import set_threads as set_threads  # re-exported for `traitrl persist`
 
@@ -64,18 +63,9 @@ def model_refs(specs: list[str]) -> list[ModelRef]:
     return refs
 
 
-def fingerprint(model_dir: Path) -> str:
-    """Identifies a model folder's weights cheaply: its config plus each weight file's size and
-    modification time (hashing gigabytes of real-model weights on every run would be slow)."""
-    h = hashlib.sha256((model_dir / "config.json").read_bytes())
-    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
-def key_of(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+# One hash helper for every cache key (traitrl.fingerprint); these are its names here.
+fingerprint = folder_fingerprint
+key_of = digest
 
 
 def suite_specs(config: Config, ids: list[str], families: list[str]) -> list[EvalSpec]:

@@ -19,7 +19,6 @@ policy is a tiny CPU organism and rewards come from the deterministic world grad
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import logging
@@ -40,7 +39,6 @@ from traitrl.scenarios.record import Scenario
 from traitrl.train.arms import arm_config
 from traitrl.train.record import TrainRecord, read_train_record
 
-TRAIN_VERSION = "train-1"  # bump when code changes what a run produces
 RUN_FILE, RESULT_FILE, MIX_FILE = "run.json", "train.json", "mix.json"
 CHECKPOINTS, MODEL_DIR = "checkpoints", "model"
 _REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "trackio": ("trackio",),
@@ -158,27 +156,20 @@ def last_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
-    """What a run's results depend on: code version, training config (arm applied), world,
-    dev-scoring settings, the initial model and the scenario files."""
-    from traitrl.models.build import read_build
+    """The key of a run started without one (a direct library call; `traitrl train` and `traitrl
+    run` pass the arm stage's key): the code it runs, the training config (arm applied), world,
+    dev-scoring and policy settings, the initial model and the scenario files."""
+    from traitrl.fingerprint import code_fingerprint, digest, file_fingerprint, folder_fingerprint
     from traitrl.models.policy import policy_key
 
-    build = read_build(init_dir)
-    init = build["hash"] if build else _file_sha(init_dir / "config.json") + ":" + str(
-        sum(p.stat().st_size for p in init_dir.glob("*.safetensors")))
     # threads and loggers change how a run is watched, not what it produces: a run may resume with others
     train = tc.model_dump(mode="json", exclude={"threads", "report_to", "log_completions"})
-    parts = {"version": TRAIN_VERSION, "train": train, "world": config.world.model_dump(mode="json"),
-             "sampling": config.evals.sampling.model_dump(mode="json"), "init": init,
-             "data": {f: _file_sha(data / f) for f in ("train.jsonl", "dev.jsonl")}}
-    if (policy := policy_key(config.policy)) is not None:  # absent for the defaults: older keys stay valid
-        parts["policy"] = policy
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return digest({"code": [code_fingerprint(p) for p in ("traitrl.train", "traitrl.graders", "traitrl.world")],
+                   "train": train, "world": config.world.model_dump(mode="json"),
+                   "sampling": config.evals.sampling.model_dump(mode="json"), "init": folder_fingerprint(init_dir),
+                   "data": {f: file_fingerprint(data / f) for f in ("train.jsonl", "dev.jsonl")},
+                   "policy": policy_key(config.policy)})
 
 
 def _check_owner(out: Path) -> None:
@@ -255,8 +246,7 @@ def _train_locked(config: Config, init_dir: str | os.PathLike[str], out_dir: str
         done = _prepare_out(out, key)
         if done is None and state.is_main_process:
             write_text(out / "config.yaml", config.to_yaml())
-            write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data),
-                                        "version": TRAIN_VERSION})
+            write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data)})
     if done is not None:
         return done
 
