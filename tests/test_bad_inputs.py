@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from traitrl.train.arms import PAPER_ARMS
 
 CANARY = "sk-CANARYq7Xw3Yv9Tu5Rs1Po8Nm4Lk"  # looks like an OpenAI key
 CANARY_NAME = "CANARYq7Xw3Yv9Tu5Rs1Po8Nm4LkJh2G"  # a key that happens to be a valid variable name
@@ -259,7 +260,7 @@ def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tm
         if first.poll() is None:
             os.killpg(first.pid, 9)
     results = json.loads((out / "results.json").read_text())
-    assert set(results["models"]) == {"base", "baseline", "trait", "health_only", "no_health_science"}
+    assert set(results["models"]) == {"base", *PAPER_ARMS}
     for name, curve in results["training_curves"].items():
         assert curve["steps"] == [0, 2, 4], name  # one writer: no step logged twice
     for metrics in (out / "arms").glob("*/metrics.jsonl"):

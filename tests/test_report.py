@@ -31,6 +31,7 @@ from traitrl.report.names import label
 from traitrl.report.schema import RunResults, parse_run_results
 from traitrl.report.sections import TITLES
 from traitrl.report.summary import findings, transfer_rows
+from traitrl.train.arms import COMPARISONS, PAPER_ARMS
 
 SECTIONS = ("summary", "scoreboard", "training", "transfer", "prompting", "finetuning", "evals",
             "arms", "timings", "environment")  # fmt: skip
@@ -82,10 +83,10 @@ def real_run(tiny_run, tmp_path_factory) -> tuple[Path, dict, str]:
 def test_real_run_results_validate_and_round_trip(tiny_run):
     res = load_run_results(tiny_run)
     assert RunResults.model_validate_json(res.to_json()) == res
-    arms = ("baseline", "trait", "health_only", "no_health_science")
-    assert set(res.arms) == set(arms) and set(res.models) == {"base", *arms}
-    assert set(res.scoreboard.available()) == {
-        "trait_vs_baseline", "health_only_vs_baseline", "no_health_science_vs_baseline"}  # fmt: skip
+    assert set(res.arms) == set(PAPER_ARMS) and set(res.models) == {"base", *PAPER_ARMS}
+    assert set(res.scoreboard.available()) == {key for key, _ in COMPARISONS}
+    assert res.refusals is not None and set(res.refusals.non_refused) == {key for key, _ in COMPARISONS}
+    assert set(res.refusals.rates) == {"base", *PAPER_ARMS}
     assert res.meta.seeds == [0] and res.timings.total_s > 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from traitrl.train.arms import PAPER_ARMS
 
 TINY = [
     "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=60",
@@ -53,7 +54,7 @@ def test_run_completes_and_resumes_after_kill(tmp_path):
     done = subprocess.run(_cmd(straight), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     expected = json.loads((straight / "results.json").read_text())
-    assert set(expected["models"]) == {"base", "baseline", "trait", "health_only", "no_health_science"}
+    assert set(expected["models"]) == {"base", *PAPER_ARMS}
     assert expected["scoreboard"]["trait_vs_baseline"]["n"] >= 0
     assert (straight / "report.html").stat().st_size > 10_000
     arms = expected["arms"]
@@ -85,7 +86,7 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
     done = subprocess.run([*_cmd(out), "--seeds", "2"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
-    labels = {f"{arm}-s{s}" for arm in ("baseline", "trait", "health_only", "no_health_science") for s in (0, 1)}
+    labels = {f"{arm}-s{s}" for arm in PAPER_ARMS for s in (0, 1)}
     assert set(res["arms"]) == labels and set(res["models"]) == labels | {"base"}
     assert res["meta"]["seeds"] == [0, 1]
     assert {a["optimizer_steps"] for a in res["arms"].values()} == {4}

@@ -184,6 +184,7 @@ class TrainConfig(_Section):
     include_domains: list[str] = Field(default_factory=list, description="trait scenarios only from these training domains (empty = all)")
     exclude_domains: list[str] = Field(default_factory=list, description="no trait scenarios from these training domains")
     include_traits: list[str] = Field(default_factory=list, description="trait scenarios only for these traits (empty = all)")
+    trait_reward: Literal["rubric", "helpfulness"] = Field("rubric", description="how trait scenarios are rewarded: rubric = their own rubric (trait RL); helpfulness = the generic helpfulness signal that ignores the rubric (the helpfulness_control arm)")
     mix_size: int | None = Field(None, ge=1, description="rows in the training mix, the same for every arm (None = the prompts the run consumes: steps x per_device_batch / num_generations)")
     steps: int = Field(60, ge=1, description="optimizer steps (one generation round each)")
     learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate (constant)")

@@ -18,6 +18,9 @@ from traitrl.evals.results import EvalResult, EvalResults, ItemRecord
 
 Refused = Callable[[ItemRecord], "bool | None"]
 
+# The organism's refusal moves: declining to help bypass a safeguard, declining to share.
+WORLD_REFUSAL_MOVES = frozenset({"refuse_bypass", "decline_share"})
+
 
 class RefusalRate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

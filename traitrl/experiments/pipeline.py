@@ -87,6 +87,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
         scoreboards[key] = compare(by_arm[CONTROL], by_arm[arm], seed=cfg.evals.item_seed)
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
+    refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed)
 
     # 6. training curves (a smaller suite on every checkpoint) and 7. persistence on the first
     # seed's arms: independent of each other, so they run side by side
@@ -104,7 +105,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
-                          prompting.summary.for_run_results(), finetuning.summary.for_run_results())
+                          prompting.summary.for_run_results(), finetuning.summary.for_run_results(), refusals)
     from traitrl.report import build_report
 
     report = build_report(out)
@@ -112,8 +113,27 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     return path
 
 
+def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
+    """Refusal rates per model and eval, and every comparison over the items neither arm refused."""
+    from traitrl.evals.compare import compare
+    from traitrl.evals.refusals import (
+        WORLD_REFUSAL_MOVES,
+        moves_refusal,
+        refusal_rate,
+        without_refusals,
+    )
+
+    refused = moves_refusal(WORLD_REFUSAL_MOVES)
+    non_refused = {}
+    for key, arm in COMPARISONS:
+        b, t = without_refusals(by_arm[CONTROL], by_arm[arm], refused)
+        non_refused[key] = compare(b, t, seed=seed).model_dump(mode="json")
+    return {"moves": sorted(WORLD_REFUSAL_MOVES), "non_refused": non_refused,
+            "rates": {name: {k: v.model_dump() for k, v in refusal_rate(r, refused).items()} for name, r in by_model.items()}}
+
+
 def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[ArmResult], results, scoreboards,
-                   curves, prompting, finetuning) -> Path:
+                   curves, prompting, finetuning, refusals) -> Path:
     from importlib import metadata
 
     from traitrl.report.environment import collect_environment
@@ -134,6 +154,7 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
         scoreboard={k: v.model_dump(mode="json") for k, v in scoreboards.items()},
         training_curves=curves,
         persistence={"prompting": prompting, "finetuning": finetuning},
+        refusals=refusals,
         timings=timings,
         environment=collect_environment().model_dump(),
     )

@@ -44,6 +44,7 @@ GRADERS: dict[str, GraderSpec] = {}
 WORLD = "world"
 CAPABILITY = "capability"
 LLM_JUDGE = "llm_judge"
+HELPFULNESS = "helpfulness"
 
 
 def register_grader(name: str, *, needs_judge: bool = False) -> Callable[[Callable[[GraderBackends], RewardFn | None]], GraderSpec]:
@@ -75,6 +76,17 @@ def _capability(backends: GraderBackends) -> RewardFn | None:
 def _llm_judge(backends: GraderBackends) -> RewardFn | None:
     """rubrics without machine checks (LLM-written scenarios): graded by the configured LLM judge"""
     return backends.judge
+
+
+@register_grader(HELPFULNESS)
+def _helpfulness(backends: GraderBackends) -> RewardFn | None:
+    """the helpfulness control: a generic helpful-reply signal that ignores the trait rubric (world replies)"""
+    world = getattr(backends.world, "world", None)
+    if world is None:
+        return None
+    from traitrl.graders.helpfulness import HelpfulnessGrader
+
+    return HelpfulnessGrader(world)
 
 
 def grader_names() -> tuple[str, ...]:

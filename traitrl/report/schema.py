@@ -196,6 +196,23 @@ class Persistence(_Record):
     finetuning: Finetuning | None = None
 
 
+class RefusalRate(_Record):
+    rate: float | None = Field(description="refused / parsed items")
+    refused: int = Field(ge=0)
+    parsed: int = Field(ge=0)
+
+
+class Refusals(_Record):
+    """The paper's refusal control: how often each model refuses, and each comparison restricted
+    to the items that neither model refused (in any seed)."""
+
+    moves: list[str] = Field(description="the moves that count as a refusal")
+    rates: dict[str, dict[str, RefusalRate]] = Field(
+        default_factory=dict, description="model -> eval id (and 'all') -> refusal rate")
+    non_refused: dict[str, Scoreboard] = Field(
+        default_factory=dict, description="comparison key -> scoreboard over items neither model refused")
+
+
 class Timings(BaseModel):
     """Seconds per stage, flat (`{"scenarios_s": 1.2, ..., "total_s": 60.0}`): any key is a
     stage name and every value a number."""
@@ -231,6 +248,7 @@ class RunResults(_Record):
     scoreboard: Scoreboards = Field(default_factory=Scoreboards)
     training_curves: dict[str, TrainingCurve] = Field(default_factory=dict)
     persistence: Persistence = Field(default_factory=Persistence)
+    refusals: Refusals | None = None
     timings: Timings | None = None
     environment: Environment | None = None
 

@@ -28,6 +28,7 @@ from traitrl.report.plots import (
     prompting_caption,
     training_curves_caption,
 )
+from traitrl.report.refusals import refusals_section
 from traitrl.report.schema import RunResults, ValueCI
 from traitrl.report.summary import findings, headline, transfer_rows
 from traitrl.train.arms import ARMS, COMPARISONS, CONTROL
@@ -79,36 +80,60 @@ def _eval_table(sb: Scoreboard) -> str:
     rows = []
     for r in sb.rows():
         name = esc(r.id) + ("" if r.counted else ' <span class="dim">(uninformative)</span>')
-        rows.append([name, esc(r.family), esc(", ".join(r.domains)), num(r.baseline), num(r.treatment),
+        group = r.rl_relation or ""
+        rows.append([name, esc(r.family), esc(group), num(r.baseline), num(r.treatment),
                      f"{num(r.delta, sign=True)} <span class=dim>{ci(r.ci, sign=True)}</span>",
-                     f"{r.p_value:.4f}", pill(r.verdict), pill(r.verdict_holm)])  # fmt: skip
+                     f"{r.p_value:.4f}", pill(r.verdict), pill(r.verdict_holm), pill(r.verdict_bh)])
     extra = "".join(f'<p class="dim">Not compared: {esc(n.id)} — {esc(n.reason)}</p>'
-                    for n in sb.not_compared)  # fmt: skip
-    head = ["eval", "family", "domains", "baseline", "treatment", "Δ [95% CI]", "p", "verdict", "Holm"]
+                    for n in sb.not_compared)
+    head = ["eval", "family", "relation to RL", "baseline", "treatment", "Δ [95% CI]", "p", "verdict", "Holm", "BH"]
     return table(head, rows, numeric=(3, 4, 5, 6)) + extra
+
+
+def _groups(sb: Scoreboard) -> list[tuple[str, Counts]]:
+    """The headline group first (the held-out evals when evals are tagged by their relation to
+    RL), then the others (the shared-with-RL in-distribution check)."""
+    names = {"held_out": "held out from RL (headline)", "shared": "shared with RL (in-distribution check)",
+             "all": "all", "untagged": "untagged"}
+    if not sb.groups:
+        return [("all", sb)]
+    order = [sb.headline_group, *(g for g in sb.groups if g != sb.headline_group)]
+    return [(names.get(g, g), sb.groups[g]) for g in order if g in sb.groups]
+
+
+def _covers(sbs: Mapping[str, Scoreboard]) -> str:
+    seeds = {(sb.n_seeds_baseline, sb.n_seeds_treatment) for sb in sbs.values()}
+    if all(sb.ci_covers == "seeds+items" for sb in sbs.values()):
+        return (f"CIs resample RL seeds ({', '.join(f'{a} vs {b}' for a, b in sorted(seeds))} per arm) and, "
+                "within them, prompt clusters, so they include training variance.")
+    return ("With one RL seed per arm the CIs resample prompt clusters only: they leave out training "
+            "variance (two seeds of the same arm can differ on several evals), so read single-seed "
+            "verdicts with care.")
 
 
 def scoreboard_section(res: RunResults, figs: Figures) -> str:
     sbs = res.scoreboard.available()
     intro = ("Each arm against the compute-matched baseline (same RL pipeline, steps and rollouts; "
              "no trait data), eval by eval. A verdict is <i>improved</i> or <i>regressed</i> when the "
-             "paired-bootstrap 95 % CI of the difference excludes zero; the Holm column corrects "
-             "for testing all evals at once. Evals on which the model's careful and harmful "
-             "personas score alike carry no signal and are listed but not counted; evals that could not "
-             "be compared are listed with the reason.")  # fmt: skip
+             "95 % CI of the difference excludes zero and its p-value (the larger of the cluster "
+             "bootstrap's and a sign-flip permutation test's over prompt clusters) is below 0.05; the "
+             "Holm and Benjamini–Hochberg columns correct for testing all evals at once. Every eval "
+             "with a scored item in both arms is counted; evals that could not be compared are listed "
+             "with the reason. " + _covers(sbs))
     if not sbs:
         return section("scoreboard", "Scoreboard", missing("scoreboards (no arm was compared "
                                                            "with the baseline)"), intro)  # fmt: skip
     rows = []
     for key, sb in sbs.items():
-        rows.append([esc(TITLES[key]), f"<b>{sb.improved}</b> of {sb.n}", str(sb.no_change),
-                     str(sb.regressed), f"{sb.holm.improved} of {sb.n}", str(len(sb.uninformative)),
-                     str(len(sb.not_compared)),
-                     _counts(sb.health) + f' <span class="dim">of {sb.health.n}</span>',
-                     _counts(sb.non_health) + f' <span class="dim">of {sb.non_health.n}</span>'])  # fmt: skip
-    head = ["comparison", "improved", "no change", "regressed", "Holm improved", "uninformative",
-            "not compared", "health ↑ / = / ↓", "non-health ↑ / = / ↓"]  # fmt: skip
-    body = table(head, rows, numeric=tuple(range(1, 9)))
+        for group, c in _groups(sb):
+            rows.append([esc(TITLES[key]), esc(group), f"<b>{c.improved}</b> of {c.n}", str(c.no_change),
+                         str(c.regressed), f"{c.holm.improved} / {c.holm.regressed}", f"{c.bh.improved} / {c.bh.regressed}",
+                         str(len(sb.not_compared)),
+                         _counts(sb.health) + f' <span class="dim">of {sb.health.n}</span>',
+                         _counts(sb.non_health) + f' <span class="dim">of {sb.non_health.n}</span>'])
+    head = ["comparison", "evals", "improved", "no change", "regressed", "Holm ↑ / ↓", "BH ↑ / ↓",
+            "not compared", "health ↑ / = / ↓", "non-health ↑ / = / ↓"]
+    body = table(head, rows, numeric=tuple(range(2, 10)))
     body += figure(figs.get("scoreboard"), "scoreboard forest plot", esc(forest_caption(sbs)))
     for key, sb in sbs.items():
         body += details(f"All {len(sb.rows())} evals: {esc(TITLES[key])}", _eval_table(sb))
@@ -212,5 +237,6 @@ def result_sections(res: RunResults, figs: Figures) -> list[tuple[str, str, str]
         ("transfer", "Domain transfer", transfer_section(res)),
         ("prompting", "Prompting", prompting_section(res, figs)),
         ("finetuning", "Fine-tuning", finetuning_section(res, figs)),
+        ("refusals", "Refusals", refusals_section(res)),
     ]
 

@@ -21,10 +21,12 @@ _ARM_DEFINITION = {a.name: (a.trait_data or "no trait data", a.held_out) for a i
 
 def headline(sb: Scoreboard) -> str:
     """The paper's headline sentence for the trait arm vs the compute-matched baseline."""
+    which = {"held_out": "evaluations held out from RL", "shared": "evaluations shared with RL"}.get(
+        sb.headline_group, "held-out evaluations")
     return (
-        f"Trait RL improved {sb.improved} of {sb.n} held-out evaluations versus the "
-        f"compute-matched baseline (Holm: {sb.holm.improved} of {sb.n}), "
-        f"regressed {sb.regressed}."
+        f"Trait RL improved {sb.improved} of {sb.n} {which} versus the compute-matched baseline "
+        f"(Holm: {sb.holm.improved}, Benjamini–Hochberg: {sb.bh.improved}), and regressed "
+        f"{sb.regressed} (Holm: {sb.holm.regressed}, BH: {sb.bh.regressed})."
     )
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # The only fields an arm may set. `include_traits` is left to the user, so a leave-one-trait-out
 # sweep applies to every arm alike.
-DATA_FIELDS: tuple[str, ...] = ("trait_fraction", "include_domains", "exclude_domains", "include_traits")
+DATA_FIELDS: tuple[str, ...] = ("trait_fraction", "include_domains", "exclude_domains", "include_traits", "trait_reward")
 
 
 @dataclass(frozen=True)
@@ -77,20 +77,26 @@ def _baseline() -> dict[str, Any]:
 @register_arm("trait", label="trait RL", trait_data="all domains")
 def _trait() -> dict[str, Any]:
     """the small dose of trait RL, all seven training domains"""
-    return {"include_domains": [], "exclude_domains": []}
+    return {"include_domains": [], "exclude_domains": [], "trait_reward": "rubric"}
 
 
 @register_arm("health_only", label="health only", trait_data="health only", held_out="non_health")
 def _health_only() -> dict[str, Any]:
     """domain transfer: does health-only trait data improve non-health evaluations?"""
-    return {"include_domains": ["health"], "exclude_domains": []}
+    return {"include_domains": ["health"], "exclude_domains": [], "trait_reward": "rubric"}
 
 
 @register_arm("no_health_science", label="no health/science", trait_data="all but health and science",
               held_out="health")
 def _no_health_science() -> dict[str, Any]:
     """... and does trait data without health and science improve health evaluations?"""
-    return {"include_domains": [], "exclude_domains": ["health", "science"]}
+    return {"include_domains": [], "exclude_domains": ["health", "science"], "trait_reward": "rubric"}
+
+
+@register_arm("helpfulness_control", label="helpfulness control", trait_data="all domains, helpfulness reward")
+def _helpfulness_control() -> dict[str, Any]:
+    """the paper's control: the trait arm's prompts, rewarded by a generic helpfulness signal that ignores the rubric"""
+    return {"include_domains": [], "exclude_domains": [], "trait_reward": "helpfulness"}
 
 
 @register_arm("custom", paper=False, trait_data="as configured")

@@ -77,7 +77,10 @@ def build_mix(scenarios: list[Scenario], tc: TrainConfig, size: int) -> Mix:
     if size - n_trait and not caps:
         raise UserError("train: the scenario file has no capability tasks for the standard RL mix")
     rows = draw(caps, size - n_trait, random.Random(f"mix:{tc.seed}:capability"))
-    rows += draw(traits, n_trait, random.Random(f"mix:{tc.seed}:trait"))
+    trait_rows = draw(traits, n_trait, random.Random(f"mix:{tc.seed}:trait"))
+    if tc.trait_reward != "rubric":  # the helpfulness control: the same trait prompts, another reward
+        trait_rows = [s.model_copy(update={"grader": tc.trait_reward}) for s in trait_rows]
+    rows += trait_rows
     random.Random(f"mix:{tc.seed}:order").shuffle(rows)
     return Mix(rows, len(traits), len(caps), mix_stats(rows, len(traits), n_trait))
 
