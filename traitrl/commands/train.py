@@ -34,7 +34,10 @@ def train_command(
         if cfg.policy.model is None:
             raise UserError("no initial policy: give --init MODEL_DIR or set policy.model in the config")
         init = Path(cfg.policy.model)
-    base = stages.given_model(require_model_dir(init))
+    from traitrl.models.policy import check_policy
+
+    check_policy(cfg.policy, require_model_dir(init))  # a missing chat template fails before any file is written
+    base = stages.given_model(init)
     name = arm_config(cfg.train, arm).arm  # an unknown arm fails here, before any work
     t0 = time.perf_counter()
     if scenarios is None:  # generated once into OUT/data (deterministic), then keyed by content like a user's files

@@ -32,7 +32,10 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
     """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
     One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
     from traitrl.locks import hold_folder
+    from traitrl.models.policy import check_policy
 
+    if cfg.policy.model is not None:  # a missing chat template or vLLM asked for without a GPU: before any work
+        check_policy(cfg.policy, cfg.policy.model)
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
