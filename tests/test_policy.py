@@ -278,7 +278,7 @@ def _assert_trained(init: Path, out: Path) -> None:
     from traitrl.models import load_model
 
     result = json.loads((out / "train.json").read_text())
-    assert result.optimizer_steps == 2 and result.fixed_length_rollouts
+    assert result["optimizer_steps"] == 2 and result["fixed_length_rollouts"]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("grad_norm", 0) > 0 for r in rows if r["type"] == "train"), "no reward variance, no gradient"
     before, after = _weights(init), _weights(out / "model")
