@@ -489,17 +489,17 @@ def test_a_training_folder_refused_before_its_first_step_does_not_block_a_correc
     rerun with corrected scenarios (so another key) may take the folder over. A folder that holds
     trained steps is still protected."""
     from traitrl.errors import UserError
-    from traitrl.train.grpo import _prepare_out
+    from traitrl.train.run_folder import finished_run
 
     out = tmp_path / "arm"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"key": "with-the-bad-grader"}))
     (out / "mix.json").write_text("{}")
-    assert _prepare_out(out, "corrected") is None
+    assert finished_run(out, "corrected") is None
     (out / "checkpoints" / "checkpoint-2").mkdir(parents=True)
     (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
     with pytest.raises(UserError, match="holds a training run with other settings"):
-        _prepare_out(out, "corrected")
+        finished_run(out, "corrected")
 
 
 def test_the_temporary_folder_of_a_killed_organism_build_is_removed_by_the_next(tmp_path):

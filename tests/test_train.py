@@ -152,8 +152,8 @@ def test_arms_differ_only_in_the_data_mixture(tmp_path, scenarios):
     for a in PAPER_ARMS:
         assert args[a] == first, a
         assert mix_size(arms[a]) == mix_size(tc)
-    mixes = {a: [s.id for s in build_mix(scenarios, t, mix_size(t)).rows] for a, t in arms.items()}
-    assert len({tuple(m) for m in mixes.values()}) == len(PAPER_ARMS)  # ... and the data does differ
+    mixes = {a: [(s.id, s.grader) for s in build_mix(scenarios, t, mix_size(t)).rows] for a, t in arms.items()}
+    assert len({tuple(m) for m in mixes.values()}) == len(PAPER_ARMS)  # ... and the data (or its reward) does differ
 
 
 def test_train_config_is_validated():

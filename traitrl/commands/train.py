@@ -36,9 +36,9 @@ def train_command(
         init = Path(cfg.policy.model)
     from traitrl.models.policy import check_policy
 
+    name = arm_config(cfg.train, arm).arm  # an unknown arm fails here, before any work
     check_policy(cfg.policy, require_model_dir(init))  # a missing chat template fails before any file is written
     base = stages.given_model(init)
-    name = arm_config(cfg.train, arm).arm  # an unknown arm fails here, before any work
     t0 = time.perf_counter()
     if scenarios is None:  # generated once into OUT/data (deterministic), then keyed by content like a user's files
         scenarios = out / "data"

@@ -52,7 +52,11 @@ def check_policy(policy: PolicyConfig, model_dir: str | os.PathLike[str]) -> Non
 
     resolve_device(policy.device)
     resolve_use_vllm(policy)
-    install_chat_template(AutoTokenizer.from_pretrained(model_dir), policy, model_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:  # no or a broken tokenizer: the folder is not a usable model
+        raise UserError(f"{model_dir}: cannot load its tokenizer ({str(e).splitlines()[0]})") from None
+    install_chat_template(tokenizer, policy, model_dir)
 
 
 def vllm_available() -> bool:
