@@ -247,17 +247,17 @@ def test_arms_and_header_show_what_the_run_recorded(real_run):
     arms = {r[0]: r for r in rows_of(section_of(html, "arms").split("<h3>")[0])}
     for key, a in data["arms"].items():
         row = arms[label(key)]
-        assert row[3:5] == [f"{a['optimizer_steps']:,}", f"{a['generated_tokens']:,}"]
-        assert row[2] == f"{100 * a['trait_fraction']:.0f} %"
-    # no arm records its trait domains yet: the report says where its words come from
-    assert all(a["trait_domains"] is None for a in data["arms"].values())
-    assert arms["health only"][1] == "health only (by the arm's definition)"
-    assert arms["baseline"][1] == "no trait data"  # from its recorded trait share of 0
+        # arm, seed, trait data from, trait share, optimizer steps, generated tokens, wall time
+        assert row[1] == str(a["seed"]) and a["arm"] == key
+        assert row[4:6] == [f"{a['optimizer_steps']:,}", f"{a['generated_tokens']:,}"]
+        assert row[3] == f"{100 * a['trait_fraction']:.0f} %"
+        # the domains the arm's trait rows came from, as recorded; no trait data for the control
+        assert row[2] == (", ".join(a["trait_domains"]) if a["trait_domains"] else "no trait data")
+    assert data["arms"]["health_only"]["trait_domains"] == ["health"]
+    assert "health" not in data["arms"]["no_health_science"]["trait_domains"]
     steps = {a["optimizer_steps"] for a in data["arms"].values()}
-    assert f"the 4 arms ran {steps.pop()} optimizer steps each" in section_of(html, "arms")
-    # the run records no traitrl version in meta; the header takes the environment's
-    assert data["meta"]["traitrl_version"] is None
-    assert f"traitrl {data['environment']['packages']['traitrl']}</div>" in html
+    assert f"the {len(data['arms'])} arms ran {steps.pop()} optimizer steps each" in section_of(html, "arms")
+    assert data["meta"]["traitrl_version"] and f"traitrl {data['meta']['traitrl_version']}</div>" in html
 
 
 @pytest.mark.slow
