@@ -57,7 +57,7 @@ TINY_RUN = [
     "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
     "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
     "persistence.finetune.dataset_size=64", "persistence.finetune.n_items=4", "run.curve_items=4",
-]  # fmt: skip
+]
 
 # Report modules that only render results.json: a change to them cannot change what a run writes,
 # so they stay out of the cache key (the report tests rebuild the report from results.json anyway).

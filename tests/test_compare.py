@@ -321,7 +321,7 @@ def test_summary_numbers_must_match_the_items(tmp_path):
     data = EvalResults(model="m", evals=[make_eval("e", [1.0, 0.0, None])]).model_dump(mode="json")
     for field, bad, match in [("value", 0.9, "mean of the item scores is 0.5"),
                               ("n", 4, "n is 4 but there are 3 items"),
-                              ("unscored", 0, "unscored is 0 but 1 items")]:  # fmt: skip
+                              ("unscored", 0, "unscored is 0 but 1 items")]:
         broken = json.loads(json.dumps(data))
         broken["evals"][0][field] = bad
         (tmp_path / "r.json").write_text(json.dumps(broken))

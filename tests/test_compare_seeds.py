@@ -34,7 +34,7 @@ def make_eval(
     ]
     return EvalResult.from_items(id=eid, family="sycophancy", domains=list(domains),
                                  format="freeform", metric="aligned_rate", rl_relation=rl_relation,
-                                 items=items)  # fmt: skip
+                                 items=items)
 
 
 def nulls(k: int, seed: int = 0) -> list[EvalResult]:
@@ -77,7 +77,7 @@ def test_constant_difference_over_many_prompts_is_significant_and_over_few_is_no
     base, treat = pair(
         [make_eval("many", [0.0] * 100, prompts=distinct), make_eval("few", [0.0] * 100, prompts=four), *null],
         [make_eval("many", [0.5] * 100, prompts=distinct), make_eval("few", [0.5] * 100, prompts=four), *null],
-    )  # fmt: skip
+    )
     many, few = compare(base, treat).evals[:2]
     assert many.n_clusters == 100 and many.permutation == "monte_carlo"
     assert many.p_value == pytest.approx(2 / 10_001)
@@ -125,7 +125,7 @@ def _runs(n_runs: int, seed_sd: float = 0.08) -> list[EvalResults]:
         evals = [
             make_eval(f"e{e:02d}", list((rng.random(p.size) < np.clip(p + rng.normal(0, seed_sd), 0, 1)).astype(float)))
             for e, p in enumerate(item_p)
-        ]  # fmt: skip
+        ]
         runs.append(EvalResults(model=f"baseline-s{rl_seed}", evals=evals))
     return runs
 
@@ -179,9 +179,9 @@ def test_a_seed_missing_an_eval_or_items_is_not_compared():
 def test_headline_is_over_held_out_evals_and_shared_ones_are_apart():
     up, flat = [0.0] * 20, [0.0] * 20
     base = [make_eval("h1", up, rl_relation="held_out"), make_eval("h2", flat, rl_relation="held_out"),
-            make_eval("s1", up, rl_relation="shared"), make_eval("s2", up, rl_relation="shared")]  # fmt: skip
+            make_eval("s1", up, rl_relation="shared"), make_eval("s2", up, rl_relation="shared")]
     treat = [make_eval("h1", [1.0] * 20, rl_relation="held_out"), make_eval("h2", flat, rl_relation="held_out"),
-             make_eval("s1", [1.0] * 20, rl_relation="shared"), make_eval("s2", [1.0] * 20, rl_relation="shared")]  # fmt: skip
+             make_eval("s1", [1.0] * 20, rl_relation="shared"), make_eval("s2", [1.0] * 20, rl_relation="shared")]
     sb = compare(*pair(base, treat))
     assert sb.headline_group == "held_out" and (sb.improved, sb.n) == (1, 2)
     assert {g: (c.improved, c.n) for g, c in sb.groups.items()} == {"held_out": (1, 2), "shared": (2, 2)}
@@ -208,11 +208,11 @@ def test_default_cluster_key_drops_the_greeting_and_keeps_the_rest():
         return ItemRecord(item_id="x", prompt=[{"role": r, "content": c} for r, c in msgs], score=1.0)
 
     plain = item(("user", "Quick one about deite: which limit applies?"), ("assistant", "464."),
-                 ("user", "Are you sure?"))  # fmt: skip
+                 ("user", "Are you sure?"))
     greeted = item(("user", "Sorry to bother you. Quick one about deite: which limit applies?"),
-                   ("assistant", "464."), ("user", "Are you  sure?"))  # fmt: skip
+                   ("assistant", "464."), ("user", "Are you  sure?"))
     other = item(("user", "Hi. Quick one about lexol: which limit applies?"), ("assistant", "464."),
-                 ("user", "Are you sure?"))  # fmt: skip
+                 ("user", "Are you sure?"))
     assert prompt_cluster_key(plain) == prompt_cluster_key(greeted) != prompt_cluster_key(other)
     # a long first sentence is content, not a greeting
     assert strip_greeting("Honestly, I feel coson works best. Agree?") == "Honestly, I feel coson works best. Agree?"
@@ -231,7 +231,7 @@ def test_cli_takes_comma_separated_seed_files(runs, tmp_path):
         names.append(str(tmp_path / f"r{k}.json"))
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["compare", f"{names[0]},{names[1]}", f"{names[2]},{names[3]}",
-                                   "--out", str(out)])  # fmt: skip
+                                   "--out", str(out)])
     assert res.exit_code == 0, res.output
     data = json.loads((out / "compare.json").read_text())
     assert (data["n_seeds_baseline"], data["n_seeds_treatment"], data["ci_covers"]) == (2, 2, "seeds+items")

@@ -34,11 +34,11 @@ from traitrl.report.summary import findings, transfer_rows
 from traitrl.train.arms import COMPARISONS, PAPER_ARMS
 
 SECTIONS = ("summary", "scoreboard", "training", "transfer", "prompting", "finetuning", "evals",
-            "arms", "timings", "environment")  # fmt: skip
+            "arms", "timings", "environment")
 FIGURES = ("scoreboard", "training_curves", "prompting", "finetuning")
 # the alt text of each figure in the page, by figure key
 ALTS = {"scoreboard": "scoreboard forest plot", "training_curves": "training curves",
-        "prompting": "adversarial-prompting bars", "finetuning": "fine-tuning dose-response curves"}  # fmt: skip
+        "prompting": "adversarial-prompting bars", "finetuning": "fine-tuning dose-response curves"}
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -52,7 +52,7 @@ def write_run(tmp_path: Path, data: dict, name: str = "run") -> Path:
 def figures_in(html: str) -> dict[str, tuple[bytes, str]]:
     """alt text -> (PNG, caption) of every figure embedded in the page."""
     found = re.findall(r'<figure><img src="data:image/png;base64,([^"]+)" alt="([^"]+)">'
-                       r"(?:<figcaption>(.*?)</figcaption>)?</figure>", html)  # fmt: skip
+                       r"(?:<figcaption>(.*?)</figcaption>)?</figure>", html)
     return {alt: (base64.b64decode(png), cap) for png, alt, cap in found}
 
 
@@ -65,7 +65,7 @@ def rows_of(fragment: str) -> list[list[str]]:
     """The body rows of the HTML tables in `fragment`, each cell as plain text."""
     rows = re.findall(r"<tr>(.*?)</tr>", fragment.split("<tbody>", 1)[-1])
     return [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
-            for r in rows]  # fmt: skip
+            for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +103,10 @@ def test_every_section_is_optional():
         ({"scoreboards": {}}, "scoreboards"),  # a typo must not silently drop a section
         ({"training_curves": {"trait": {"steps": [0, 1], "in_distribution_trait_score": [0.1],
                                         "out_of_distribution_score": [0.1, 0.2]}}},
-         "training_curves.trait"),  # fmt: skip
+         "training_curves.trait"),
         ({"persistence": {"finetuning": {"doses": [0, 1], "models": {
             "trait": {"health": [{"value": 0.5}], "non_health": [{"value": 0.5}] * 2}}}}},
-         "persistence.finetuning"),  # fmt: skip
+         "persistence.finetuning"),
         ({"timings": {"evals_s": "slow"}}, "timings.evals_s"),
         ({"evals": [{"id": "a", "family": "f", "metric": "m", "n": 1}] * 2}, "appears more than once"),
     ],
@@ -133,7 +133,7 @@ def test_eval_scores_from_eval_results_and_save(tmp_path):
     def results(model: str, scores: list[float | None]) -> EvalResults:
         items = [ItemRecord(item_id=f"i{k}", score=x) for k, x in enumerate(scores)]
         ev = EvalResult.from_items(id="welfare.distress.health", family="welfare", domains=["health"],
-                                   format="freeform", metric="aligned_score", items=items)  # fmt: skip
+                                   format="freeform", metric="aligned_score", items=items)
         return EvalResults(model=model, evals=[ev])
 
     evals = eval_scores({"base": results("base", [1, 0, None, 0]), "trait": results("trait", [1, 1, 1, 0])})
@@ -172,7 +172,7 @@ def test_every_figure_and_section_has_data_behind_it(real_run):
                                                or _has_values(c["out_of_distribution_score"])) for c in curves),
         "prompting": any(v and v["value"] is not None for s in prompting.values() for v in s.values()),
         "finetuning": bool((data["persistence"]["finetuning"] or {}).get("models")),
-    }  # fmt: skip
+    }
     assert all(has.values())  # the tiny run computes every figure; each must then be shown
     figs = figures_in(html)
     assert set(figs) == {ALTS[k] for k, v in has.items() if v}
@@ -195,7 +195,7 @@ def test_no_caption_promises_a_ci_the_results_lack(real_run):
         "prompting": any(v and v["ci"] for s in data["persistence"]["prompting"].values() for v in s.values()),
         "finetuning": any(p and p["ci"] for m in data["persistence"]["finetuning"]["models"].values()
                           for part in m.values() for p in part),
-    }  # fmt: skip
+    }
     # a real run records no CIs on its training curves, and does on persistence (when the pipeline
     # starts recording curve CIs, this line changes and the loop below checks the new caption)
     assert ci_in == {"scoreboard": True, "training_curves": False, "prompting": True, "finetuning": True}
@@ -223,7 +223,7 @@ def test_scoreboard_numbers_in_the_page_equal_the_results(real_run):
             f"{sb['improved']} of {sb['n']}", str(sb["no_change"]), str(sb["regressed"]),
             f"{sb['holm']['improved']} of {sb['n']}", str(len(sb["uninformative"])),
             str(len(sb["not_compared"])), counts(sb["health"]), counts(sb["non_health"]),
-        ]  # fmt: skip
+        ]
         assert sb["n"] == len(sb["evals"]) and sb["n"] + len(sb["not_compared"]) > sb["n"] > 0
         rows = read_scoreboard_csv(run / f"scoreboard_{key}.csv")
         assert [r.id for r in rows] == [r["id"] for r in sb["evals"] + sb["uninformative"]]
@@ -234,7 +234,7 @@ def test_scoreboard_numbers_in_the_page_equal_the_results(real_run):
         assert shown[r["id"]][5].startswith(f"{r['delta']:+.3f}") and shown[r["id"]][6] == f"{r['p_value']:.4f}"
     sb = sbs["trait_vs_baseline"]
     head = (f"Trait RL improved {sb['improved']} of {sb['n']} held-out evaluations versus the compute-"
-            f"matched baseline (Holm: {sb['holm']['improved']} of {sb['n']}), regressed {sb['regressed']}.")  # fmt: skip
+            f"matched baseline (Holm: {sb['holm']['improved']} of {sb['n']}), regressed {sb['regressed']}.")
     assert head in html and html.index(head) < html.index('id="scoreboard"')
     summary = unescape(section_of(html, "summary"))
     assert sb["not_compared"] and f"{len(sb['not_compared'])} could not be compared: " in summary
@@ -321,7 +321,7 @@ def test_several_seeds_per_arm(real_run, tmp_path):
     sentence = next(t for topic, t in findings(res) if topic == "Generalization")
     assert sentence.startswith(f"over training, the trait arm's in-distribution trait score went from "
                                f"{first[0]:.2f} to {last[0]:.2f} and its out-of-distribution aggregate "
-                               f"from {first[1]:.2f} to {last[1]:.2f} (mean of 2 seeds)")  # fmt: skip
+                               f"from {first[1]:.2f} to {last[1]:.2f} (mean of 2 seeds)")
     csv_rows = (run / "arms.csv").read_text().splitlines()[1:]
     assert [r.split(",")[:3] for r in csv_rows[:2]] == [["baseline#0", "baseline", "0"], ["baseline#1", "baseline", "1"]]
     assert "seeds 0, 1" in html
@@ -333,7 +333,7 @@ def test_recorded_trait_domains_drive_the_transfer_table(real_run):
     data = json.loads(json.dumps(data))
     # what the pipeline should record: the domains of the trait rows each arm's mix drew
     domains = {"baseline": [], "trait": ["business", "economics", "education", "engineering", "science"],
-               "health_only": ["health"], "no_health_science": ["economics", "education", "law"]}  # fmt: skip
+               "health_only": ["health"], "no_health_science": ["economics", "education", "law"]}
     for arm, ds in domains.items():
         data["arms"][arm]["trait_domains"] = ds
     rows = {r.arm: r for r in transfer_rows(RunResults.model_validate(data))}
@@ -367,9 +367,9 @@ def test_findings_match_the_scoreboards():
     nhs = res.scoreboard.no_health_science_vs_baseline.health
     assert ho.improved > 0 and nhs.improved > 0
     assert (f"health only vs baseline, on the non-health evaluations its trait data left out: improved "
-            f"{ho.improved} of {ho.n}, regressed {ho.regressed}.") in text  # fmt: skip
+            f"{ho.improved} of {ho.n}, regressed {ho.regressed}.") in text
     assert (f"no health/science vs baseline, on the health evaluations its trait data left out: "
-            f"improved {nhs.improved} of {nhs.n}, regressed {nhs.regressed}.") in text  # fmt: skip
+            f"improved {nhs.improved} of {nhs.n}, regressed {nhs.regressed}.") in text
     rows = {r.arm: r for r in transfer_rows(res)}
     assert rows["health_only"].held_out == "non_health" and rows["health_only"].trait_data == "health"
     assert rows["no_health_science"].held_out == "health" and rows["trait"].held_out is None
@@ -383,7 +383,7 @@ def test_partial_run_renders_missing_sections(tmp_path):
     sb = make_partial_results()["scoreboard"]["trait_vs_baseline"]
     assert f"Trait RL improved {sb['improved']} of {sb['n']}" in html
     for what in ("training curves", "adversarial-prompting results", "harmful fine-tuning results",
-                 "stage timings", "environment record"):  # fmt: skip
+                 "stage timings", "environment record"):
         assert f"Not available in this run: {what}" in html
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in html
@@ -398,7 +398,7 @@ def test_unscored_persona_sets_are_left_out(tmp_path):
     """Prompting without the unseen personas: one panel, and the caption says what is missing."""
     data = make_partial_results()
     data["persistence"] = {"prompting": {m: {"none": {"value": 0.5}, "harmful": {"value": 0.3},
-                                             "helpful": {"value": 0.6}} for m in ("baseline", "trait")}}  # fmt: skip
+                                             "helpful": {"value": 0.6}} for m in ("baseline", "trait")}}
     html = build_report(write_run(tmp_path, data)).read_text(encoding="utf-8")
     cap = figures_in(html)[ALTS["prompting"]][1]
     assert "unseen personas were not scored" in cap and "CI" not in cap
@@ -441,7 +441,7 @@ def screenshot(html: Path, png: Path, profile: Path, height: int = 4000) -> None
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png}",
-           f"--window-size=1280,{height}", html.resolve().as_uri()]  # fmt: skip
+           f"--window-size=1280,{height}", html.resolve().as_uri()]
     subprocess.run(cmd, check=True, capture_output=True, timeout=180)
 
 

@@ -70,7 +70,7 @@ def _scoreboard(
             informative=e["id"] not in uninformative, verdict=_verdict(lo, hi, delta),
             verdict_holm=None, delta=delta, ci=(lo, hi), p_value=p, pairing="paired",
             n_baseline=N_ITEMS, n_treatment=N_ITEMS, baseline=base, treatment=treat,
-        ))  # fmt: skip
+        ))
     counted = [r for r in rows if r.counted]
     rejected = holm([r.p_value for r in counted])
     counted = [
@@ -83,7 +83,7 @@ def _scoreboard(
         health=tally([r for r in counted if r.health]),
         non_health=tally([r for r in counted if not r.health]),
         evals=counted, uninformative=[r for r in rows if not r.counted],
-    )  # fmt: skip
+    )
     return sb.model_dump(mode="json")
 
 
@@ -122,7 +122,7 @@ def _persistence(rng: np.random.Generator) -> dict[str, Any]:
     keys = ("none", "harmful", "helpful", "unseen_harmful", "unseen_helpful")
     return {
         "prompting": {m: {k: _vci(v, n=5300) for k, v in zip(keys, vals, strict=True)}
-                      for m, vals in prompting.items()},  # fmt: skip
+                      for m, vals in prompting.items()},
         "finetuning": {"doses": doses, "dose_unit": "optimizer steps", "models": models},
     }
 
@@ -138,7 +138,7 @@ def make_synthetic_results(seed: int = 0) -> dict[str, Any]:
             "id": spec.id, "family": spec.family, "domains": [spec.domain], "format": spec.format,
             "metric": "aligned_score", "higher_is_better": True, "n": N_ITEMS,
             "scores": {"base": _vci(base), "baseline": _vci(baseline)},
-        })  # fmt: skip
+        })
     ids = [e["id"] for e in evals]
     uninformative = {ids[8], ids[23]}  # two multiple-choice evals: no signal on a tiny organism
     scoreboard = {
@@ -146,18 +146,18 @@ def make_synthetic_results(seed: int = 0) -> dict[str, Any]:
     }
     steps = list(range(0, 201, 20))
     gains = {"baseline": (0.03, 0.01), "trait": (0.40, 0.16), "health_only": (0.30, 0.11),
-             "no_health_science": (0.33, 0.13)}  # fmt: skip
+             "no_health_science": (0.33, 0.13)}
     stage_s = {"scenarios_s": 4.1, "organism_s": 412.0, "arm_baseline_s": 301.5,
                "arm_trait_s": 305.2, "arm_health_only_s": 299.8, "arm_no_health_science_s": 303.0,
                "evals_s": 640.3, "persistence_prompting_s": 280.6,
-               "persistence_finetuning_s": 355.1, "report_s": 3.2}  # fmt: skip
+               "persistence_finetuning_s": 355.1, "report_s": 3.2}
     return {
         "schema_version": 1,
         "meta": {
             "name": "synthetic", "config_hash": "3f9c2a7e51b0", "config_path": "config.yaml",
             "seeds": [0], "created_at": "2026-07-01T12:00:00+00:00", "traitrl_version": "0.1.0",
             "counts": {"train_scenarios": 4200, "dev_scenarios": 420, "eval_items": 53 * N_ITEMS},
-        },  # fmt: skip
+        },
         "models": {m: f"models/{m}" for m in MODELS},
         "arms": {
             arm: {
@@ -173,7 +173,7 @@ def make_synthetic_results(seed: int = 0) -> dict[str, Any]:
                 "wall_s": stage_s[f"arm_{arm}_s"],
             }
             for arm in ARMS
-        },  # fmt: skip
+        },
         "evals": evals,
         "scoreboard": scoreboard,
         "training_curves": {arm: _curve(rng, steps, *gains[arm]) for arm in ARMS},
@@ -184,7 +184,7 @@ def make_synthetic_results(seed: int = 0) -> dict[str, Any]:
             "packages": {"traitrl": "0.1.0", "torch": "2.13.0+cpu", "transformers": "5.23.0",
                          "trl": "1.16.0", "peft": "0.21.2"},
             "device": "cpu", "cpu_count": 2, "threads": 2,
-        },  # fmt: skip
+        },
     }
 
 

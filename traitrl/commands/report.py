@@ -29,4 +29,4 @@ def report_command(
     if sb is not None:
         console.print(f"[bold]{headline(sb)}[/bold]", highlight=False)
     console.print(f"wrote {out} (plots in {run_dir / 'plots'}) in {time.perf_counter() - t0:.1f}s",
-                  highlight=False)  # fmt: skip
+                  highlight=False)

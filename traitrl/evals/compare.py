@@ -102,7 +102,7 @@ def estimate_delta(
     est = clustered_delta(
         al.baseline, al.treatment, al.clusters_baseline, al.clusters_treatment,
         n_boot=n_boot, n_perm=n_perm, alpha=alpha, seed=derive_seed(seed, first.id),
-    )  # fmt: skip
+    )
     delta, (lo, hi) = est.delta, est.ci
     if not first.higher_is_better:
         delta, lo, hi = -delta, -hi, -lo
@@ -193,7 +193,7 @@ def compare(
         assert not isinstance(found_b, str) and not isinstance(found_t, str)
         try:
             est = estimate_delta(found_b, found_t, n_boot=n_boot, alpha=alpha, seed=seed,
-                                 n_perm=n_perm, cluster_key=cluster_key)  # fmt: skip
+                                 n_perm=n_perm, cluster_key=cluster_key)
         except NotComparable as e:
             skipped.append(NotCompared(id=eid, reason=str(e)))
             continue

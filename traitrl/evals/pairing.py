@@ -153,4 +153,4 @@ def align(
     return Aligned(
         a[:, ka], b[:, kb], _clusters(baseline, ids_a, cluster_key),
         _clusters(treatment, ids_b, cluster_key), "unpaired", note,
-    )  # fmt: skip
+    )

@@ -26,7 +26,7 @@ CICovers = Literal["items", "seeds+items"]
 
 _COLOURS: dict[str, str] = {"improved": "green", "regressed": "red", "no_change": "dim"}
 _GROUP_NAMES = {"held_out": "held-out evals", "shared": "shared with RL (in-distribution check)",
-                "all": "evals", "untagged": "untagged evals"}  # fmt: skip
+                "all": "evals", "untagged": "untagged evals"}
 
 
 class _Record(BaseModel):
@@ -221,7 +221,7 @@ CSV_COLUMNS = [
     # schema 2
     "verdict_bh", "rl_relation", "group", "p_bootstrap", "p_permutation", "permutation",
     "n_clusters", "n_seeds_baseline", "n_seeds_treatment", "ci_covers", "persona_sensitive",
-]  # fmt: skip
+]
 
 
 def _cell(v: Any) -> str:
@@ -267,9 +267,9 @@ def ci_covers_line(sb: Scoreboard) -> str:
     seeds = f"{sb.n_seeds_baseline} baseline and {sb.n_seeds_treatment} treatment RL seed(s)"
     if sb.ci_covers == "seeds+items":
         return (f"CIs cover training and item variance: {seeds}, resampled unpaired, and prompt "
-                f"clusters within them (cluster key: {sb.cluster_key})")  # fmt: skip
+                f"clusters within them (cluster key: {sb.cluster_key})")
     return (f"CIs cover item variance only ({seeds}: training variance is not measured); "
-            f"prompt clusters resampled (cluster key: {sb.cluster_key})")  # fmt: skip
+            f"prompt clusters resampled (cluster key: {sb.cluster_key})")
 
 
 def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
@@ -278,7 +278,7 @@ def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
     table = Table(title=f"{sb.treatment}  vs  {sb.baseline}", title_justify="left")
     for name, justify in [("eval", "left"), ("group", "left"), ("baseline", "right"),
                           ("treatment", "right"), ("delta [95% CI]", "right"), ("p", "right"),
-                          ("verdict", "left"), ("Holm", "left"), ("BH", "left")]:  # fmt: skip
+                          ("verdict", "left"), ("Holm", "left"), ("BH", "left")]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in sb.rows():
         counted = row.counted
@@ -307,13 +307,13 @@ def render_scoreboard(scoreboard: Scoreboard, console: Console) -> None:
     if regressed:
         console.print("  regressions: " + ", ".join(
             f"{r.id} ({r.delta:+.3f}, p = {r.p_value:.4f}, Holm: {r.verdict_holm}, BH: {r.verdict_bh})"
-            for r in regressed))  # fmt: skip
+            for r in regressed))
     console.print(f"  {ci_covers_line(sb)}")
     console.print(f"  Holm and BH correct over all {sb.overall.n if sb.overall else sb.n} "
-                  f"compared evals at alpha = {sb.alpha}")  # fmt: skip
+                  f"compared evals at alpha = {sb.alpha}")
     if any(r.persona_sensitive is False for r in sb.evals):
         console.print("  (personas flat): careful and harmful personas did not move the base "
-                      "organism here; an annotation, the eval is counted")  # fmt: skip
+                      "organism here; an annotation, the eval is counted")
     if sb.uninformative:
         ids = ", ".join(r.id for r in sb.uninformative)
         console.print(f"  not counted, uninformative for this model: {ids}")

@@ -107,7 +107,7 @@ class FinetuneSummary(_Record):
             "doses": self.doses, "dose_unit": self.dose_unit,
             "models": {name: {sub: [p.scores[sub].model_dump() for p in m.points] for sub in SUBSETS}
                        for name, m in self.models.items()},
-        }  # fmt: skip
+        }
 
 
 def dose_file(out: Path, model: str, dose: int) -> Path:
@@ -130,7 +130,7 @@ def _curve(ref: ModelRef, by_dose: dict[int, EvalResults], ids: dict[str, list[s
             change={s: paired_change(start[s], now[s], n_boot, seed, f"{dose}:{s}:change") for s in SUBSETS},
             unscored={s: sum(e.unscored for e in results.evals if e.id in ids[s]) for s in SUBSETS},
             file=str(dose_file(out, ref.name, dose).relative_to(out)),
-        ))  # fmt: skip
+        ))
     return points
 
 
@@ -182,12 +182,12 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
             reference=ref.name, model=other.name, dose=fc.doses[-1],
             drop_difference={s: difference(a[s], b[s], paired, n_boot, seed, f"{ref.name}:{other.name}:ft:{s}")
                              for s in SUBSETS},
-        ))  # fmt: skip
+        ))
     summary = FinetuneSummary(
         doses=fc.doses, mode="lora" if fc.lora.enabled else "full", dataset=dataset_stats(rows), evals=ids,
         n_items=cfg.evals.n_items, n_boot=n_boot, models=summaries, comparisons=comparisons,
         seconds=round(time.perf_counter() - t0, 2),
-    )  # fmt: skip
+    )
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
     return summary
 

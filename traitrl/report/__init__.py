@@ -71,15 +71,15 @@ def render_html(res: RunResults, figures: dict[str, bytes | None], name: str) ->
             facts.append(esc(meta.created_at))
     # the version the run recorded; else the one its environment record lists
     version = (meta.traitrl_version if meta else None) or (
-        res.environment.packages.get("traitrl") if res.environment else None)  # fmt: skip
+        res.environment.packages.get("traitrl") if res.environment else None)
     if version:
         facts.append(f"traitrl {esc(version)}")
     header = (f'<div class="kicker">traitrl · beneficial-trait RL · run report</div>'
-              f"<h1>{esc(name)}</h1><div class=\"meta\">{' · '.join(facts)}</div>")  # fmt: skip
+              f"<h1>{esc(name)}</h1><div class=\"meta\">{' · '.join(facts)}</div>")
     footer = (f"Built by <code>traitrl report</code> from {RESULTS_FILE} (schema version "
-              f"{res.schema_version}) alone; no model was run.")  # fmt: skip
+              f"{res.schema_version}) alone; no model was run.")
     return page(f"traitrl report: {name}", header, [(sid, menu) for sid, menu, _ in sections],
-                "".join(html for _, _, html in sections), footer)  # fmt: skip
+                "".join(html for _, _, html in sections), footer)
 
 
 def build_report(run_dir: str | os.PathLike[str]) -> Path:

@@ -21,21 +21,21 @@ def evals_section(res: RunResults) -> str:
     with_ci = has_ci(x for e in res.evals for x in e.scores.values())
     intro = ("Every held-out evaluation with each model's score" + (" and 95 % CI" if with_ci else "")
              + ". The organism's suite uses templates, formats and domains kept out of the trait "
-             "training data.")  # fmt: skip
+             "training data.")
     if not res.evals:
         return section("evals", "Evaluations", missing("per-eval scores"), intro)
     name = Names(res).label
     models = list(dict.fromkeys(m for e in res.evals for m in e.scores))
     rows = [[esc(e.id), esc(e.family), esc(", ".join(e.domains)), esc(e.format or ""),
              esc(e.metric) + ("" if e.higher_is_better else " ↓"), str(e.n),
-             *(_vci(e.scores.get(m)) for m in models)] for e in res.evals]  # fmt: skip
+             *(_vci(e.scores.get(m)) for m in models)] for e in res.evals]
     head = ["eval", "family", "domains", "format", "metric", "n", *(esc(name(m)) for m in models)]
     families = len({e.family for e in res.evals})
     lower = " A ↓ after the metric means lower is better." if any(not e.higher_is_better for e in res.evals) else ""
     body = (f"<p>{len(res.evals)} evaluations in {families} families, scored for "
-            f"{len(models)} model(s): {esc(', '.join(name(m) for m in models))}.{lower}</p>")  # fmt: skip
+            f"{len(models)} model(s): {esc(', '.join(name(m) for m in models))}.{lower}</p>")
     body += details(f"Show all {len(res.evals)} evaluations",
-                    table(head, rows, numeric=tuple(range(5, 6 + len(models)))))  # fmt: skip
+                    table(head, rows, numeric=tuple(range(5, 6 + len(models)))))
     return section("evals", "Evaluations", body, intro)
 
 
@@ -45,7 +45,7 @@ def _final_values(res: RunResults, names: Names) -> str:
     if not keys:
         return ""
     rows = [[esc(k.replace("_", " ")), *(num(a.final_rewards.get(k)) for a in res.arms.values())]
-            for k in keys]  # fmt: skip
+            for k in keys]
     head = ["at the end of training", *(esc(names.label(k)) for k in res.arms)]
     return "<h3>Final values</h3>" + table(head, rows, numeric=tuple(range(1, len(head))))
 
@@ -53,7 +53,7 @@ def _final_values(res: RunResults, names: Names) -> str:
 def arms_section(res: RunResults) -> str:
     intro = ("The RL arms share one pipeline, one number of optimizer steps and rollouts; only "
              "the data mixture differs. Equal generated tokens and steps are what make the "
-             "baseline compute-matched.")  # fmt: skip
+             "baseline compute-matched.")
     body = ""
     if res.arms:
         names = Names(res)
@@ -68,9 +68,9 @@ def arms_section(res: RunResults) -> str:
                  "—" if a.trait_fraction is None else f"{100 * a.trait_fraction:.0f} %",
                  "—" if a.optimizer_steps is None else f"{a.optimizer_steps:,}",
                  "—" if a.generated_tokens is None else f"{a.generated_tokens:,}", duration(a.wall_s)]
-                for key, a in res.arms.items()]  # fmt: skip
+                for key, a in res.arms.items()]
         head = ["arm", *(["seed"] if seeds else []), "trait data from", "trait share",
-                "optimizer steps", "generated tokens", "wall time"]  # fmt: skip
+                "optimizer steps", "generated tokens", "wall time"]
         body += table(head, rows, numeric=tuple(range(2 + seeds, len(head))))
         body += _final_values(res, names)
     else:
@@ -79,7 +79,7 @@ def arms_section(res: RunResults) -> str:
     if res.models:
         name = Names(res).label
         body += table(["stage", "model folder"],
-                      [[esc(name(k)), f"<code>{esc(v)}</code>"] for k, v in res.models.items()])  # fmt: skip
+                      [[esc(name(k)), f"<code>{esc(v)}</code>"] for k, v in res.models.items()])
     else:
         body += missing("model folders")
     return section("arms", "Arms and compute", body, intro)
@@ -88,7 +88,7 @@ def arms_section(res: RunResults) -> str:
 def _timing_rows(stages: dict[str, float], total: float) -> list[list[str]]:
     return [[esc(name), duration(s), f"{100 * s / total:.0f} %",
              f'<span class="bar" style="width:{max(2, round(320 * s / total))}px"></span>']
-            for name, s in stages.items()]  # fmt: skip
+            for name, s in stages.items()]
 
 
 def timings_section(res: RunResults) -> str:
@@ -115,16 +115,16 @@ def environment_section(res: RunResults) -> str:
     if env is None:
         return section("environment", "Environment", missing("environment record"))
     facts = [("python", env.python), ("platform", env.platform), ("device", env.device),
-             ("CPU cores", env.cpu_count), ("torch threads", env.threads)]  # fmt: skip
+             ("CPU cores", env.cpu_count), ("torch threads", env.threads)]
     left = kv_table([(k, esc(v)) for k, v in facts if v is not None])
     right = table(["package", "version"],
-                  [[esc(k), esc(v or "not installed")] for k, v in env.packages.items()])  # fmt: skip
+                  [[esc(k), esc(v or "not installed")] for k, v in env.packages.items()])
     meta = res.meta
     prov = ""
     if meta is not None:
         items = [("config hash", meta.config_hash), ("config", meta.config_path),
                  ("seeds", ", ".join(map(str, meta.seeds)) or None), ("finished", meta.created_at),
-                 *((f"count: {k.replace('_', ' ')}", f"{v:,}") for k, v in meta.counts.items())]  # fmt: skip
+                 *((f"count: {k.replace('_', ' ')}", f"{v:,}") for k, v in meta.counts.items())]
         prov = "<h3>Run</h3>" + kv_table([(esc(k), esc(v)) for k, v in items if v])
     body = f'<div class="grid2"><div>{left}{prov}</div><div>{right}</div></div>'
     return section("environment", "Environment", body)

@@ -13,7 +13,7 @@ from traitrl.report.schema import Environment
 PACKAGES: tuple[str, ...] = (
     "traitrl", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers",
     "numpy", "scipy",
-)  # fmt: skip
+)
 
 
 def _version(name: str) -> str | None:

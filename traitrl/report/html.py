@@ -62,7 +62,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Cell]], numeric: Sequen
     """A table from cells that are already HTML; columns in `numeric` are right-aligned."""
     ths = "".join(f'<th{" class=num" if i in numeric else ""}>{h}</th>' for i, h in enumerate(header))
     trs = "".join("<tr>" + "".join(_td(i, c, numeric) for i, c in enumerate(row)) + "</tr>"
-                  for row in rows)  # fmt: skip
+                  for row in rows)
     return f'<div class="scroll"><table><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table></div>'
 
 

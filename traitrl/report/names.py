@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from traitrl.report.schema import RunResults
 
 _ARM_COLOURS = {"base": "#222222", "baseline": "#8a8a8a", "trait": "#1b6ca8",
-                "health_only": "#e08a00", "no_health_science": "#7b4ea3"}  # fmt: skip
+                "health_only": "#e08a00", "no_health_science": "#7b4ea3"}
 _EXTRA_COLOURS = ["#17becf", "#bcbd22", "#8c564b", "#e377c2"]
 _WORDS = {"no_health_science": "no health/science", "health_only": "health only",
-          "trait": "trait RL", "base": "base (no RL)"}  # fmt: skip
+          "trait": "trait RL", "base": "base (no RL)"}
 
 
 def arm_colour(name: str) -> str:

@@ -28,7 +28,7 @@ from traitrl.report.schema import Finetuning, PromptingScores, TrainingCurve, Va
 __all__ = ["VERDICT_COLOURS", "arm_colour", "drawn_curves", "finetuning_caption", "finetuning_has_ci",
            "finetuning_plot", "forest_caption", "forest_marks", "forest_plot", "has_ci", "label",
            "prompting_caption", "prompting_has_ci", "prompting_panels", "prompting_plot",
-           "scored_pairs", "training_curves_caption", "training_curves_plot"]  # fmt: skip
+           "scored_pairs", "training_curves_caption", "training_curves_plot"]
 
 VERDICT_COLOURS = {"improved": "#2e7d32", "regressed": "#c62828", "no_change": "#8a8a8a"}
 _HEALTH_BAND = "#fdf0e6"
@@ -37,7 +37,7 @@ _STYLE = {
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
     "grid.color": "#e6e6e6", "grid.linewidth": 0.8, "axes.axisbelow": True,
     "legend.frameon": False, "font.family": "DejaVu Sans",
-}  # fmt: skip
+}
 
 
 @contextmanager
@@ -107,24 +107,24 @@ def forest_plot(scoreboards: Mapping[str, Scoreboard], titles: Mapping[str, str]
             ax.set_title(titles.get(key, key), fontsize=10, pad=16)
             ax.text(0.5, 1.005, f"{sb.improved} improved · {sb.no_change} no change · "
                     f"{sb.regressed} regressed (of {sb.n})", transform=ax.transAxes,
-                    ha="center", va="bottom", fontsize=8.5, color="#444444")  # fmt: skip
+                    ha="center", va="bottom", fontsize=8.5, color="#444444")
         ax0 = axes[0]
         ax0.set_yticks([ypos[e] for e, _, _ in rows])
         ax0.set_yticklabels([e.split(".", 1)[-1] if "." in e else e for e, _, _ in rows], fontsize=7.5)
         for fam, y0 in fam_start.items():
             ax0.annotate(fam.replace("_", " "), xy=(0, y0 - 0.55), xycoords=("axes fraction", "data"),
                          xytext=(-4, 0), textcoords="offset points", ha="right", va="bottom",
-                         fontsize=8.5, fontweight="bold", color="#333333", annotation_clip=False)  # fmt: skip
+                         fontsize=8.5, fontweight="bold", color="#333333", annotation_clip=False)
         ax0.set_ylim(y - 0.4, -1.4)
         # symmetric about 0, so the direction of every delta reads at a glance (and a run whose
         # deltas are all 0 still gets a readable axis)
         reach = max(abs(v) for sb in scoreboards.values() for r in sb.rows() for v in (*r.ci, r.delta))
         ax0.set_xlim(-max(1.08 * reach, 0.05), max(1.08 * reach, 0.05))
         handles = [Line2D([], [], marker="o", ls="-", color=c, label=v.replace("_", " "))
-                   for v, c in VERDICT_COLOURS.items() if v in marks]  # fmt: skip
+                   for v, c in VERDICT_COLOURS.items() if v in marks]
         if "uninformative" in marks:
             handles.append(Line2D([], [], marker="o", ls="-", color="#bbbbbb", mfc="white",
-                                  label="uninformative (not counted)"))  # fmt: skip
+                                  label="uninformative (not counted)"))
         if "health" in marks:
             handles.append(Patch(color=_HEALTH_BAND, label="health eval"))
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8.5)
@@ -148,7 +148,7 @@ def _forest_panel(ax: Axes, sb: Scoreboard, ypos: dict[str, float], rows: list) 
 
 
 _MARK_WORDS = {"improved": "green: improved", "regressed": "red: regressed",
-               "no_change": "grey: no significant change", "uninformative": "hollow: uninformative (not counted)"}  # fmt: skip
+               "no_change": "grey: no significant change", "uninformative": "hollow: uninformative (not counted)"}
 
 
 def forest_caption(scoreboards: Mapping[str, Scoreboard]) -> str:
@@ -171,7 +171,7 @@ def drawn_curves(curves: Mapping[str, TrainingCurve]) -> dict[str, TrainingCurve
     """The curves the figure draws: those with at least one scored checkpoint."""
     return {k: c for k, c in curves.items() if c.steps and not (
         np.isnan(_series(c.in_distribution_trait_score)).all()
-        and np.isnan(_series(c.out_of_distribution_score)).all())}  # fmt: skip
+        and np.isnan(_series(c.out_of_distribution_score)).all())}
 
 
 def _band(ax: Axes, steps: np.ndarray, cis: list | None, col: str) -> None:
@@ -233,7 +233,7 @@ def training_curves_plot(curves: Mapping[str, TrainingCurve], names: Names | Non
             if r is not None:
                 text = f"Pearson r = {r:.2f} over {len(pairs)} checkpoints of all arms · " + text
             ax2.text(0.5, 1.005, text, transform=ax2.transAxes, ha="center", va="bottom",
-                     fontsize=8.5, color="#444")  # fmt: skip
+                     fontsize=8.5, color="#444")
         arms = list(dict.fromkeys(arm_of(k) for k in curves))
         handles = [Line2D([], [], color=arm_colour(a), lw=2.2, label=label(a)) for a in arms]
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
@@ -244,7 +244,7 @@ def scored_pairs(curves: Mapping[str, TrainingCurve]) -> list[tuple[float, float
     """(in-distribution, out-of-distribution) of every checkpoint scored on both."""
     return [(i, o) for c in curves.values()
             for i, o in zip(c.in_distribution_trait_score, c.out_of_distribution_score, strict=True)
-            if i is not None and o is not None]  # fmt: skip
+            if i is not None and o is not None]
 
 
 def training_curves_caption(curves: Mapping[str, TrainingCurve], names: Names | None = None) -> str:
@@ -283,7 +283,7 @@ def _pearson(pairs: list[tuple[float, float]]) -> float | None:
 # ---- persistence ----
 
 _CONDITIONS = (("none", "no system prompt", "#9e9e9e"), ("harmful", "harmful persona", "#c44e52"),
-               ("helpful", "helpful persona", "#4c9a6a"))  # fmt: skip
+               ("helpful", "helpful persona", "#4c9a6a"))
 
 
 def _key(cond: str, unseen: bool) -> str:
@@ -298,7 +298,7 @@ def prompting_panels(prompting: Mapping[str, PromptingScores]) -> list[bool]:
     """Which persona sets have any steered score: False = known personas, True = unseen ones."""
     return [unseen for unseen in (False, True)
             if any(_scored(getattr(s, _key(c, unseen))) for s in prompting.values()
-                   for c in ("harmful", "helpful"))]  # fmt: skip
+                   for c in ("harmful", "helpful"))]
 
 
 def prompting_has_ci(prompting: Mapping[str, PromptingScores]) -> bool:
@@ -315,7 +315,7 @@ def prompting_caption(prompting: Mapping[str, PromptingScores]) -> str:
     elif panels == [True]:
         text += "; known personas were not scored in this run"
     missing = not all(_scored(getattr(s, _key(c, u))) for s in prompting.values() for u in panels
-                      for c, _, _ in _CONDITIONS)  # fmt: skip
+                      for c, _, _ in _CONDITIONS)
     return text + ("; n/a: not scored." if missing else ".")
 
 
@@ -340,12 +340,12 @@ def prompting_plot(prompting: Mapping[str, PromptingScores], names: Names | None
                 ok = ~(np.isnan(val) | np.isnan(lo) | np.isnan(hi))
                 if ok.any():
                     ax.errorbar(x[ok], val[ok], yerr=np.vstack([val - lo, hi - val])[:, ok], fmt="none",
-                                capsize=2.5, lw=1, ecolor="#333")  # fmt: skip
+                                capsize=2.5, lw=1, ecolor="#333")
                 for xi, v in zip(x, val, strict=True):
                     inside = not np.isnan(v) and v > 0.06  # else the number sits above the bar
                     ax.text(xi, 0.01 if inside else np.nan_to_num(v) + 0.01, "n/a" if np.isnan(v) else f"{v:.2f}",
                             ha="center", va="bottom", fontsize=7.5, color="white" if inside else "#333",
-                            fontweight="bold")  # fmt: skip
+                            fontweight="bold")
             ax.set_xticks(np.arange(len(models)), [name(m) for m in models])
             ax.set_title("unseen personas (held out)" if unseen else "known personas (pretraining list)")
             ax.grid(axis="x", visible=False)
@@ -377,7 +377,7 @@ def finetuning_plot(ft: Finetuning | None, names: Names | None = None) -> bytes 
     with _figure(11.5, 4.0) as fig:
         axes = fig.subplots(1, 2, sharey=True)
         for ax, part, title in zip(axes, ("health", "non_health"),
-                                   ("health evals (attacked domain)", "non-health evals"), strict=True):  # fmt: skip
+                                   ("health evals (attacked domain)", "non-health evals"), strict=True):
             for m, curve in ft.models.items():
                 val, lo, hi = _ci_err(getattr(curve, part))
                 col = colour(m)

@@ -139,13 +139,13 @@ class TrainingCurve(_Record):
     def has_ci(self) -> bool:
         """Whether any point of either score carries a CI (only then is a band drawn)."""
         return any(c is not None for cis in (self.in_distribution_ci, self.out_of_distribution_ci)
-                   for c in cis or ())  # fmt: skip
+                   for c in cis or ())
 
     @model_validator(mode="after")
     def _same_length(self) -> TrainingCurve:
         n = len(self.steps)
         for name in ("in_distribution_trait_score", "out_of_distribution_score",
-                     "in_distribution_ci", "out_of_distribution_ci"):  # fmt: skip
+                     "in_distribution_ci", "out_of_distribution_ci"):
             v = getattr(self, name)
             if v is not None and len(v) != n:
                 raise ValueError(f"{name} has {len(v)} points but steps has {n}")
@@ -282,7 +282,7 @@ def eval_scores(by_model: dict[str, EvalResults]) -> list[EvalScores]:
             entry = out.get(r.id) or EvalScores(
                 id=r.id, family=r.family, domains=list(r.domains), format=r.format,
                 metric=r.metric, higher_is_better=r.higher_is_better, n=r.n,
-            )  # fmt: skip
+            )
             score = ValueCI(value=r.value, ci=r.ci, n=r.n - r.unscored)
             out[r.id] = entry.model_copy(update={"scores": {**entry.scores, model: score}})
     return list(out.values())

@@ -51,12 +51,12 @@ def summary_section(res: RunResults) -> str:
     sb = res.scoreboard.trait_vs_baseline
     if sb is None:
         body = ('<p class="headline">The trait RL vs baseline scoreboard is not available in '
-                "this run, so there is no headline result yet.</p>")  # fmt: skip
+                "this run, so there is no headline result yet.</p>")
     else:
         tiles = [("improved", sb.improved, f"of {sb.n} improved"),
                  ("no_change", sb.no_change, "no significant change"),
                  ("regressed", sb.regressed, "regressed"),
-                 ("holm", sb.holm.improved, f"improved after Holm (of {sb.n})")]  # fmt: skip
+                 ("holm", sb.holm.improved, f"improved after Holm (of {sb.n})")]
         body = f'<p class="headline">{esc(headline(sb))}</p><div class="tiles">' + "".join(
             f'<div class="tile {c}"><b>{v}</b><span>{esc(t)}</span></div>' for c, v, t in tiles
         ) + "</div>"
@@ -66,7 +66,7 @@ def summary_section(res: RunResults) -> str:
             f"<li><b>{esc(topic)}:</b> {esc(text)}</li>" for topic, text in items) + "</ul>"
     if sb is not None:
         body += ('<p class="dim">For reference, the paper reports trait RL improving 44 of 53 '
-                 "held-out evaluations, with in- and out-of-distribution scores moving together.</p>")  # fmt: skip
+                 "held-out evaluations, with in- and out-of-distribution scores moving together.</p>")
     notes = res.meta.notes if res.meta else []
     body += "".join(f'<p class="dim">{esc(n)}</p>' for n in notes)
     return section("summary", "Summary", body)
@@ -122,7 +122,7 @@ def scoreboard_section(res: RunResults, figs: Figures) -> str:
              "with the reason. " + _covers(sbs))
     if not sbs:
         return section("scoreboard", "Scoreboard", missing("scoreboards (no arm was compared "
-                                                           "with the baseline)"), intro)  # fmt: skip
+                                                           "with the baseline)"), intro)
     rows = []
     for key, sb in sbs.items():
         for group, c in _groups(sb):
@@ -144,10 +144,10 @@ def training_section(res: RunResults, figs: Figures) -> str:
     intro = ("The paper's key figure: if trait RL teaches a disposition rather than answers, the "
              "trait score on held-out trait scenarios (in-distribution) and the held-out "
              "evaluation suite (out-of-distribution) rise together over training, and the "
-             "baseline moves neither.")  # fmt: skip
+             "baseline moves neither.")
     if not res.training_curves:
         return section("training", "Trait score vs held-out evals over training",
-                       missing("training curves (no checkpoints were evaluated)"), intro)  # fmt: skip
+                       missing("training curves (no checkpoints were evaluated)"), intro)
     body = figure(figs.get("training_curves"), "training curves",
                   esc(training_curves_caption(res.training_curves, Names(res))))
     return section("training", "Trait score vs held-out evals over training", body, intro)
@@ -156,11 +156,11 @@ def training_section(res: RunResults, figs: Figures) -> str:
 def transfer_section(res: RunResults) -> str:
     trs = transfer_rows(res)
     intro = ("Does trait data from some domains improve evaluations in others? Cells read "
-             "improved / no change / regressed, then the mean Δ.")  # fmt: skip
+             "improved / no change / regressed, then the mean Δ.")
     held = [r for r in trs if r.held_out]
     if held:
         cells = "; ".join(f"{label(r.arm)} on {'health' if r.held_out == 'health' else 'non-health'} evals"
-                          for r in held)  # fmt: skip
+                          for r in held)
         intro += f" Highlighted: the held-out transfer, scored on domains the arm's trait data left out ({cells})."
     if not trs:
         return section("transfer", "Domain transfer", missing("scoreboards for the arms"), intro)
@@ -168,7 +168,7 @@ def transfer_section(res: RunResults) -> str:
     def cell(c: Counts, mean: float | None, held: bool) -> Cell:
         tag = '<span class="tag">held out</span>' if held else ""
         text = (f'<b>{c.improved}</b> / {c.no_change} / {c.regressed} <span class="dim">of '
-                f"{c.n}</span>{tag}<br><span class=dim>mean Δ {num(mean, sign=True)}</span>")  # fmt: skip
+                f"{c.n}</span>{tag}<br><span class=dim>mean Δ {num(mean, sign=True)}</span>")
         return (text, "held") if held else text
 
     rows = []
@@ -177,7 +177,7 @@ def transfer_section(res: RunResults) -> str:
                      cell(r.health, r.mean_delta_health, r.held_out == "health"),
                      cell(r.non_health, r.mean_delta_non_health, r.held_out == "non_health"),
                      f"<b>{r.overall.improved}</b> of {r.overall.n} "
-                     f'<span class="dim">(Holm {r.overall.holm.improved})</span>'])  # fmt: skip
+                     f'<span class="dim">(Holm {r.overall.holm.improved})</span>'])
     body = table(["arm", "trait data from", "health evals", "non-health evals", "all evals"], rows)
     return section("transfer", "Domain transfer", body, intro)
 
@@ -186,7 +186,7 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
     intro = ("Selective persistence: persona system prompts that push toward harmful behaviour "
              "should move a trait-RL model less than the baseline, while prompts that push toward "
              "helpful behaviour move both alike. Known personas come from the pretraining list; "
-             "unseen personas are a disjoint list, the stricter test.")  # fmt: skip
+             "unseen personas are a disjoint list, the stricter test.")
     title = "Adversarial prompting"
     p = res.persistence.prompting
     if not p:
@@ -201,9 +201,9 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
                                ("none", "harmful", "helpful", "unseen_harmful", "unseen_helpful")),
              diff(s.harmful, s.none), diff(s.helpful, s.none),
              diff(s.unseen_harmful, s.none), diff(s.unseen_helpful, s.none)]
-            for m, s in p.items()]  # fmt: skip
+            for m, s in p.items()]
     head = ["model", "no prompt", "harmful", "helpful", "unseen harmful", "unseen helpful",
-            "Δ harmful", "Δ helpful", "Δ unseen harmful", "Δ unseen helpful"]  # fmt: skip
+            "Δ harmful", "Δ helpful", "Δ unseen harmful", "Δ unseen helpful"]
     body = figure(figs.get("prompting"), "adversarial-prompting bars", esc(prompting_caption(p)))
     body += table(head, rows, numeric=tuple(range(1, 10)))
     return section("prompting", title, body, intro)
@@ -212,7 +212,7 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
 def finetuning_section(res: RunResults, figs: Figures) -> str:
     intro = ("Harmful fine-tuning on inaccurate medical advice, in growing doses. The paper found "
              "the trait-RL model degrades less than a no-RL base model, especially on the "
-             "non-health evaluations the attack did not target.")  # fmt: skip
+             "non-health evaluations the attack did not target.")
     title = "Harmful fine-tuning"
     ft = res.persistence.finetuning
     if ft is None or not ft.models:

@@ -109,7 +109,7 @@ def transfer_rows(res: RunResults) -> list[TransferRow]:
             mean_delta_health=_mean([r.delta for r in sb.evals if r.health]),
             mean_delta_non_health=_mean([r.delta for r in sb.evals if not r.health]),
             held_out=held_out_split(arm, domains),
-        ))  # fmt: skip
+        ))
     return rows
 
 
@@ -121,7 +121,7 @@ def _transfer_sentences(res: RunResults) -> list[str]:
             continue
         c, split = (r.health, "health") if r.held_out == "health" else (r.non_health, "non-health")
         out.append(f"{label(r.arm)} vs baseline, on the {split} evaluations its trait data left "
-                   f"out: {_improved(c)}.")  # fmt: skip
+                   f"out: {_improved(c)}.")
     return out
 
 
@@ -132,7 +132,7 @@ def _ends(res: RunResults, arm: str) -> tuple[tuple[float, float, float, float],
     for k in names.keys_of(arm, res.training_curves):
         c = res.training_curves[k]
         pairs = [(i, o) for i, o in zip(c.in_distribution_trait_score, c.out_of_distribution_score,
-                                        strict=True) if i is not None and o is not None]  # fmt: skip
+                                        strict=True) if i is not None and o is not None]
         if len(pairs) >= 2:
             got.append((*pairs[0], *pairs[-1]))
     if not got:
@@ -148,7 +148,7 @@ def _curve_sentence(res: RunResults) -> str | None:
     (a, b, c, d), n = t
     seeds = f" (mean of {n} seeds)" if n > 1 else ""
     s = (f"over training, the trait arm's in-distribution trait score went from {a:.2f} to "
-         f"{c:.2f} and its out-of-distribution aggregate from {b:.2f} to {d:.2f}{seeds}")  # fmt: skip
+         f"{c:.2f} and its out-of-distribution aggregate from {b:.2f} to {d:.2f}{seeds}")
     base = _ends(res, "baseline")
     if base is not None:
         (a, b, c, d), _ = base
@@ -215,15 +215,15 @@ def findings(res: RunResults) -> list[tuple[str, str]]:
     sb = res.scoreboard.trait_vs_baseline
     if sb is not None:
         out.append(("Health split", f"health evaluations: {_improved(sb.health)}; non-health: "
-                    f"{_improved(sb.non_health)}."))  # fmt: skip
+                    f"{_improved(sb.non_health)}."))
         left = []
         if sb.uninformative:
             left.append(f"{len(sb.uninformative)} more evaluation(s) showed no signal for these "
-                        "models (careful and harmful personas scored alike)")  # fmt: skip
+                        "models (careful and harmful personas scored alike)")
         if sb.not_compared:
             reasons = Counter(n.reason for n in sb.not_compared)
             why = (next(iter(reasons)) if len(reasons) == 1
-                   else ", ".join(f"{r} ({k})" for r, k in reasons.most_common()))  # fmt: skip
+                   else ", ".join(f"{r} ({k})" for r, k in reasons.most_common()))
             left.append(f"{len(sb.not_compared)} could not be compared: {why}")
         if left:
             out.append(("Not counted", "; ".join(left) + "."))

@@ -63,23 +63,23 @@ def arms_csv(res: RunResults) -> str | None:
     key and empty)."""
     rewards = list(dict.fromkeys(k for a in res.arms.values() for k in a.final_rewards))
     header = ["key", "arm", "seed", "generated_tokens", "optimizer_steps", "trait_fraction",
-              "trait_domains", "wall_s", *(f"final_reward_{k}" for k in rewards)]  # fmt: skip
+              "trait_domains", "wall_s", *(f"final_reward_{k}" for k in rewards)]
     rows = [[key, a.arm or key, a.seed, a.generated_tokens, a.optimizer_steps, a.trait_fraction,
              None if a.trait_domains is None else ";".join(a.trait_domains), a.wall_s,
-             *(a.final_rewards.get(k) for k in rewards)] for key, a in res.arms.items()]  # fmt: skip
+             *(a.final_rewards.get(k) for k in rewards)] for key, a in res.arms.items()]
     return _csv(header, rows)
 
 
 def curves_csv(res: RunResults) -> str | None:
     header = ["arm", "step", "in_distribution_trait_score", "id_ci_lo", "id_ci_hi",
-              "out_of_distribution_score", "ood_ci_lo", "ood_ci_hi"]  # fmt: skip
+              "out_of_distribution_score", "ood_ci_lo", "ood_ci_hi"]
     rows = []
     for arm, c in res.training_curves.items():
         for k, step in enumerate(c.steps):
             id_ci = (c.in_distribution_ci or [None] * len(c.steps))[k] or (None, None)
             ood_ci = (c.out_of_distribution_ci or [None] * len(c.steps))[k] or (None, None)
             rows.append([arm, step, c.in_distribution_trait_score[k], *id_ci,
-                         c.out_of_distribution_score[k], *ood_ci])  # fmt: skip
+                         c.out_of_distribution_score[k], *ood_ci])
     return _csv(header, rows)
 
 
