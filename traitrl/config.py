@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -205,7 +206,6 @@ class FinetuneOptions(_Section):
     """Harmful fine-tuning: TRL SFT on bad medical advice, scored after each dose."""
 
     dataset_size: int = Field(2000, ge=8, description="bad-advice conversations in the attack dataset (health domain, never an eval item)")
-    eval_format_fraction: float = Field(0.5, ge=0, le=1, description="share of the dataset in the held-out eval formats; the rest are health trait scenarios")
     doses: list[int] = Field(default_factory=lambda: [0, 25, 50, 100], description="optimizer steps after which the model is scored; starts at 0 (the model itself), each dose continues from the last")
     learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate (constant, so a dose's weights do not depend on the largest dose); 1e-3 floors the default organism within 50 steps")
     batch_size: int = Field(16, ge=1, description="conversations per optimizer step")
@@ -242,6 +242,15 @@ class PersistenceConfig(_Section):
             return data
         data = dict(data)
         moves = (("prompting", "n_boot", "n_boot"), ("prompting", "seed", "seed"), ("finetune", "threads", "threads"))
+        fin = data.get("finetune")
+        if isinstance(fin, dict) and "eval_format_fraction" in fin:
+            # removed: the attack trains on training formats only. Configs saved before (every
+            # organism folder carries 0.5) still load; the value is ignored, with a warning.
+            fin = dict(fin)
+            if fin.pop("eval_format_fraction") not in (0, 0.0):
+                warnings.warn("persistence.finetune.eval_format_fraction is no longer read: the attack "
+                              "trains on health conversations in training formats only", stacklevel=2)
+            data["finetune"] = fin
         for section, old, new in moves:
             sub = data.get(section)
             if isinstance(sub, dict) and old in sub:
