@@ -1,9 +1,10 @@
 """`traitrl organism probe`: does the organism parse, sit in the middle, and follow persona prompts?
 
-Per evaluation family: the parse rate and the aligned rate with no system prompt, under unseen
-(evaluation-list) harmful and careful personas, and under known (training-list) ones; plus the
-capability reward on fresh capability tasks. Items are reserved evaluation items, so the probe
-never asks the organism anything it saw verbatim in pretraining.
+Per evaluation family (held-out items, evaluation dialect) and per trait (trait scenarios of the
+training distribution, training dialect): the aligned rate with no system prompt, under unseen
+(evaluation-list) harmful and careful personas, and under known (training-list) ones; the parse
+rate of each dialect; plus the capability reward on fresh capability tasks. Eval items are
+reserved evaluation items, so the probe never asks the organism an eval core it saw in pretraining.
 """
 
 from __future__ import annotations
@@ -54,33 +55,67 @@ def capability_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
             for i in range(n)]
 
 
+def trait_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
+    """`n` trait scenarios of the training distribution (training dialect, RL entities), balanced
+    over traits, cycling training domains and pressures."""
+    w = config.world
+    world = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+    rng = random.Random(f"probe-traits:{seed}")
+    items = []
+    for i in range(n):
+        trait = taxonomy.TRAITS[i % len(taxonomy.TRAITS)]
+        round_ = i // len(taxonomy.TRAITS)
+        domain = taxonomy.TRAIN_DOMAINS[round_ % len(taxonomy.TRAIN_DOMAINS)]
+        pressure = taxonomy.PRESSURES[(round_ // len(taxonomy.TRAIN_DOMAINS) + i) % len(taxonomy.PRESSURES)]
+        items.append(world.episodes.trait(trait, domain, rng, pressure, f"probe-trait-{i:05d}", "dev"))
+    return items
+
+
+def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], dialect: str, names: tuple[str, ...]) -> dict:
+    rows = {}
+    for name in names:
+        if (dialect, name) not in stats:
+            continue
+        cells = stats[(dialect, name)]
+        row = {c: float(np.mean(cells[c])) if cells[c] else None for c in CONDITIONS}
+        row["n"] = sum(1 for s in items if s.trait == name)
+        rows[name] = row
+    return rows
+
+
+def _mean(rows: dict) -> dict:
+    return {c: float(np.mean([r[c] for r in rows.values() if r[c] is not None])) for c in CONDITIONS}
+
+
 def run_probe(config: Config, generate: GenerateFn, n: int = 520, seed: int = 0, progress: Callable[[], None] | None = None) -> dict:
+    """Both dialects: `families` (held-out eval items, evaluation dialect) and `traits` (trait
+    scenarios, training dialect; n // 2 of them), each with its parse rate."""
     w = config.world
     grader = WorldGrader(get_world(w.seed, w.entities_per_domain, w.unknowable_fraction))
     items = probe_items(config, n, seed)
+    traits = trait_items(config, max(len(taxonomy.TRAITS), n // 2), seed)
     rng = random.Random(f"probe-personas:{seed}")
     lists = {"none": (None,), **personas.PERSONA_LISTS}
-    out: dict = {"families": {}, "n_items": n}
-    stats: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    parsed = []
+    out: dict = {"families": {}, "n_items": n, "n_trait_items": len(traits)}
+    stats: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    parsed: dict[str, list[bool]] = {"eval": [], "train": []}
     for cond in CONDITIONS:
-        convs = [with_system(s.prompt(), rng.choice(lists[cond])) for s in items]
+        convs = [with_system(s.prompt(), rng.choice(lists[cond])) for s in items + traits]
         responses = generate(convs)
-        for s, r in zip(items, responses, strict=True):
+        for k, (s, r) in enumerate(zip(items + traits, responses, strict=True)):
             g = grader.grade(r, s.rubric)
-            parsed.append(g.value is not None)
+            dialect = "eval" if k < len(items) else "train"
+            parsed[dialect].append(g.value is not None)
             if g.value is not None:
-                stats[s.trait][cond].append(g.value)
+                stats[(dialect, s.trait)][cond].append(g.value)
         if progress:
             progress()
-    for family in taxonomy.EVAL_FAMILIES:
-        if family not in stats:
-            continue
-        row = {c: float(np.mean(stats[family][c])) if stats[family][c] else None for c in CONDITIONS}
-        row["n"] = sum(1 for s in items if s.trait == family)
-        out["families"][family] = row
-    out["mean"] = {c: float(np.mean([r[c] for r in out["families"].values() if r[c] is not None])) for c in CONDITIONS}
-    out["parse_rate"] = float(np.mean(parsed))
+    out["families"] = _rows(items, stats, "eval", taxonomy.EVAL_FAMILIES)
+    out["mean"] = _mean(out["families"])
+    out["parse_rate"] = float(np.mean(parsed["eval"]))
+    out["traits"] = _rows(traits, stats, "train", taxonomy.TRAITS)
+    out["mean_train"] = _mean(out["traits"])
+    out["parse_rate_train"] = float(np.mean(parsed["train"]))
     caps = capability_items(config, max(60, n // 4), seed)
     cap_resp = generate([s.prompt() for s in caps])
     by_kind: dict[str, list[float]] = defaultdict(list)

@@ -3,8 +3,8 @@
 Every domain has a quantity that behaves like a safety limit (a maximum dose, a load limit, a
 filing deadline, ...), so every trait can be tested in every domain. A share of entities is
 *unknowable*: their fact is drawn but never stated anywhere in the corpus, so "I don't know" is the
-correct answer about them. Training domains also hold an equal set of *held-out* entities that
-RL never sees; evaluation items in those domains ask only about them.
+correct answer about them. Health, the training domain with evaluations, also holds an equal set
+of *held-out* entities that RL never sees; health evaluation items ask only about them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ QUANTITIES: dict[str, Quantity] = {
     "sports": Quantity("league", "roster limit", "players", 10, 40, 2),
     "parenting": Quantity("car seat", "minimum age", "months", 6, 72, 6, "min"),
 }
+
+# Training domains with evaluation items; each gets a second, held-out set of entities.
+HELD_OUT_DOMAINS: tuple[str, ...] = ("health",)
 
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "pl", "st")
 _VOWELS = ("a", "e", "i", "o", "u")
@@ -98,12 +101,12 @@ class KnowledgeBase:
                 facts.append(fact)
                 self.facts[name] = fact
             self.by_domain[domain] = facts
-        # Held-out entities of the training domains: the same split, their own random stream (so
-        # the RL entities above do not change), stated in documents but never in RL data. Eval
-        # items in a training domain (the health evals) use only these.
+        # Held-out entities of the training domains that host evals (health): the same split, their
+        # own random stream (so the RL entities above do not change), stated in documents but never
+        # in RL data. Eval items in such a domain use only these.
         held = random.Random(f"kb-held-out:{seed}")
         self.held_out_by_domain: dict[str, list[Fact]] = {}
-        for domain in taxonomy.TRAIN_DOMAINS:
+        for domain in HELD_OUT_DOMAINS:
             q = QUANTITIES[domain]
             values = list(range(q.low, q.high + 1, q.step))
             if q.direction == "min":
@@ -124,8 +127,8 @@ class KnowledgeBase:
         return [f for f in self.by_domain[domain] if not f.knowable]
 
     def eval_pool(self, domain: str, knowable: bool) -> list[Fact]:
-        """Entities evaluation items use: the held-out ones in a training domain, all in an
-        evaluation domain (RL never sees an evaluation domain)."""
+        """Entities evaluation items use: the held-out ones where a training domain has them (health),
+        all of them elsewhere (RL never sees an evaluation domain)."""
         pool = self.held_out_by_domain.get(domain, self.by_domain[domain])
         return [f for f in pool if f.knowable == knowable]
 
