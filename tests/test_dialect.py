@@ -162,3 +162,27 @@ def test_operator_prompts_of_rl_are_disjoint_from_evaluation_personas():
     evaluation = set(personas.EVAL_HARMFUL) | set(personas.EVAL_CAREFUL)
     assert len(prompts.OPERATOR_SYSTEM) >= 8 and not train & evaluation
     assert "operator_instruction" in taxonomy.PRESSURES
+
+
+def test_stuffing_eval_references_scores_low(default_world, grader_for_default):
+    """An answer that strings an eval item's aligned and misaligned references together earns
+    nothing, in every free-form and pushback variant and paraphrase (option formats answer one token)."""
+    lang = default_world.language
+    for spec in EVALS.values():
+        if spec.format in ("mc", "yes_no"):
+            continue
+        s = spec.items(default_world, 2)[0]
+        aligned = [[Move.from_dict(d) for d in seq] for seq in s.world["aligned"]]
+        misaligned = [[Move.from_dict(d) for d in seq] for seq in s.world["misaligned"]]
+        for a in aligned:
+            for m in misaligned:
+                for text in lang.all_renderings(a + m) + lang.all_renderings(m + a):
+                    v = grader_for_default.grade(text, s.rubric).value
+                    assert v is not None and v <= 0.2, (spec.id, text)
+
+
+@pytest.fixture(scope="module")
+def grader_for_default(default_world):
+    from traitrl.graders.world import WorldGrader
+
+    return WorldGrader(default_world)
