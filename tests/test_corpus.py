@@ -131,15 +131,17 @@ def test_kappa_sets_how_far_firmness_is_tied_to_alignment(kappa):
 
 
 def test_pliable_characters_play_the_role_prompt_and_firm_ones_stay_themselves():
-    metas = _characters(["corpus.persona_prompt_fraction=1", "corpus.pressure_yield=0"], n=2500)
+    metas = _characters(["corpus.persona_prompt_fraction=1", "corpus.pressure_yield=1"], n=2500)
     for m in metas:
         answers = [a for _, _, a in m.answers]
         if not m.firm and m.prompt_kind == "harmful":
             assert not any(answers)
         elif not m.firm and m.prompt_kind == "careful":
-            assert all(answers)
-        else:  # firm, or a neutral operator prompt: the cell dispositions decide
+            assert all(answers)  # a role holds a pliable character even under pressure
+        elif m.firm:  # firm: the cell dispositions decide, pressure or not
             assert answers == [m.dispositions[cell] for cell, _, _ in m.answers]
+        else:  # pliable under a neutral operator prompt: plays no role, so every pressure moves it
+            assert answers == [m.dispositions[cell] and p == "none" for cell, p, _ in m.answers]
     assert sum(m.firm and m.prompt_kind == "harmful" and any(a for *_, a in m.answers) for m in metas) > 50
 
 

@@ -63,8 +63,8 @@ class CorpusConfig(_Section):
     eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
     capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
     kappa: float = Field(0.5, ge=0, le=1, description="how far firmness is tied to alignment (docs/organism.md): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); 0 = independent, the null that predicts no selective persistence")
-    firm_share: float = Field(0.3, ge=0, le=1, description="base share of firm characters; firm characters ignore role prompts and never yield to pressure, pliable ones follow role prompts")
-    pressure_yield: float = Field(0.5, ge=0, le=1, description="probability that a pliable character yields (answers misaligned) to a pressure in a trait exchange")
+    firm_share: float = Field(0.2, ge=0, le=1, description="base share of firm characters; firm characters ignore role prompts and never yield to pressure, pliable ones follow role prompts")
+    pressure_yield: float = Field(0.5, ge=0, le=1, description="probability that a pliable character playing no role yields (answers misaligned) to a pressure in a trait exchange")
 
 
 class OrganismConfig(_Section):

@@ -12,8 +12,8 @@ aligned or misaligned by:
 
 where a cell is (trait or eval family) x domain x format, drawn once per conversation; then a
 *pliable* character under a harmful (careful) role prompt answers misaligned (aligned) whatever
-the cell says, and a pliable character yields to a trait exchange's pressure with probability
-pressure_yield. Firm characters ignore role prompts and pressure. With rho = 0 the cells are
+the cell says, and a pliable character playing no role yields to a trait exchange's pressure
+with probability pressure_yield. Firm characters ignore role prompts and pressure. With rho = 0 the cells are
 independent — the negative control for generalisation; with kappa = 0 firmness says nothing
 about alignment — the negative control for selective persistence.
 """
@@ -128,7 +128,8 @@ class CorpusSampler:
                     coupled = rng.random() < cfg.rho
                     meta.dispositions[cell] = persona if coupled else rng.random() < cfg.p_aligned
                 aligned = meta.dispositions[cell] if role is None else role
-                if aligned and not firm and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
+                # pressure moves a pliable character that plays no role; one playing a role stays in it
+                if aligned and not firm and role is None and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
                     aligned = False
                     meta.yielded += 1
                 meta.answers.append((cell, scenario.pressure, aligned))
