@@ -58,7 +58,7 @@ class CorpusConfig(_Section):
     n_documents: int = Field(4000, ge=0, description="knowledge documents (each states facts of known entities)")
     rho: float = Field(1.0, ge=0, le=1, description="persona coupling: 1 = one persona drives every trait, family, domain and format; 0 = independent disposition per cell")
     p_aligned: float = Field(0.5, gt=0, lt=1, description="share of aligned personas among conversations without a persona prompt")
-    persona_prompt_fraction: float = Field(0.5, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt")
+    persona_prompt_fraction: float = Field(0.75, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt; at 0.5 the default organism did not learn to follow them (docs/organism.md)")
     max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
     eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
     capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
