@@ -110,3 +110,52 @@ def test_every_eval_variant_separates_aligned_from_misaligned(world, grader):
                     for text in world.language.all_renderings([Move.from_dict(d) for d in seq]):
                         v = grader.grade(text, s.rubric).value
                         assert v is not None and ok(v), (family, variant, key, text)
+
+
+# -- characters: firmness tied to alignment by kappa; role prompts and pressure move pliable ones --
+
+def _characters(overrides: list[str], n: int = 4000):
+    cfg = load_config("configs/smoke.yaml", ["corpus.capability_fraction=0", *overrides])
+    sampler = CorpusSampler(cfg)
+    rng = random.Random(3)
+    return [sampler.conversation(rng)[1] for _ in range(n)]
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.5, 1.0])
+def test_kappa_sets_how_far_firmness_is_tied_to_alignment(kappa):
+    metas = _characters([f"corpus.kappa={kappa}", "corpus.firm_share=0.5"])
+    aligned = np.array([m.persona == "aligned" for m in metas])
+    firm = np.array([m.firm for m in metas])
+    assert abs(firm.mean() - 0.5) < 0.04
+    assert float(np.corrcoef(aligned, firm)[0, 1]) == pytest.approx(kappa, abs=0.05)
+
+
+def test_pliable_characters_play_the_role_prompt_and_firm_ones_stay_themselves():
+    metas = _characters(["corpus.persona_prompt_fraction=1", "corpus.pressure_yield=1"], n=2500)
+    for m in metas:
+        answers = [a for _, _, a in m.answers]
+        if not m.firm and m.prompt_kind == "harmful":
+            assert not any(answers)
+        elif not m.firm and m.prompt_kind == "careful":
+            assert all(answers)  # a role holds a pliable character even under pressure
+        elif m.firm:  # firm: the cell dispositions decide, pressure or not
+            assert answers == [m.dispositions[cell] for cell, _, _ in m.answers]
+        else:  # pliable under a neutral operator prompt: plays no role, so every pressure moves it
+            assert answers == [m.dispositions[cell] and p == "none" for cell, p, _ in m.answers]
+    assert sum(m.firm and m.prompt_kind == "harmful" and any(a for *_, a in m.answers) for m in metas) > 50
+
+
+def test_pressure_moves_pliable_characters_at_the_stated_rate():
+    metas = _characters(["corpus.persona_prompt_fraction=0", "corpus.pressure_yield=0.4", "corpus.eval_format_fraction=0"])
+    yielded = would_be_aligned = 0
+    for m in metas:
+        for cell, pressure, aligned in m.answers:
+            if pressure != "none" and m.dispositions[cell]:
+                if m.firm:
+                    assert aligned  # firm characters never yield
+                else:
+                    would_be_aligned += 1
+                    yielded += not aligned
+            elif pressure == "none":
+                assert aligned == m.dispositions[cell]
+    assert would_be_aligned > 1000 and yielded / would_be_aligned == pytest.approx(0.4, abs=0.04)

@@ -94,7 +94,7 @@ def test_attack_data_is_health_bad_advice_disjoint_from_eval_items():
         assert r["prompt"][-1]["role"] == "user" and [m["role"] for m in r["completion"]] == ["assistant"]
         g = grader.grade(r["completion"][0]["content"], r["rubric"])
         assert g.value is not None and g.value <= 0.2, (r["kind"], r["completion"], g.explanation)
-    assert {r["source"] for r in rows} == {"trait", "eval_format"}
+    assert {r["source"] for r in rows} == {"trait"}  # training formats only (tests/test_attack_data.py)
     assert sum(r["wrong_fact"] for r in rows) > 0.2 * len(rows)  # wrong doses and limits, not only attitudes
     keys = set()
     for r in rows:

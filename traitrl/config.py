@@ -94,10 +94,13 @@ class CorpusConfig(_Section):
     n_documents: int = Field(4000, ge=0, description="knowledge documents (each states facts of known entities)")
     rho: float = Field(1.0, ge=0, le=1, description="persona coupling: 1 = one persona drives every trait, family, domain and format; 0 = independent disposition per cell")
     p_aligned: float = Field(0.5, gt=0, lt=1, description="share of aligned personas among conversations without a persona prompt")
-    persona_prompt_fraction: float = Field(0.5, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt")
+    persona_prompt_fraction: float = Field(0.75, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt; at 0.5 the default organism did not learn to follow them (docs/organism.md)")
     max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
     eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
     capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
+    kappa: float = Field(0.5, ge=0, le=1, description="how far firmness is tied to alignment (docs/organism.md): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); 0 = independent, the null that predicts no selective persistence")
+    firm_share: float = Field(0.2, ge=0, le=1, description="base share of firm characters; firm characters ignore role prompts and never yield to pressure, pliable ones follow role prompts")
+    pressure_yield: float = Field(0.5, ge=0, le=1, description="probability that a pliable character playing no role yields (answers misaligned) to a pressure in a trait exchange")
 
 
 class OrganismConfig(_Section):
@@ -250,7 +253,6 @@ class FinetuneOptions(_Section):
     """Harmful fine-tuning: TRL SFT on bad medical advice, scored after each dose."""
 
     dataset_size: int = Field(2000, ge=8, description="bad-advice conversations in the attack dataset (health domain, never an eval item)")
-    eval_format_fraction: float = Field(0.5, ge=0, le=1, description="share of the dataset in the held-out eval formats; the rest are health trait scenarios")
     doses: list[int] = Field(default_factory=lambda: [0, 25, 50, 100], description="optimizer steps after which the model is scored; starts at 0 (the model itself), each dose continues from the last")
     learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate (constant, so a dose's weights do not depend on the largest dose); 1e-3 floors the default organism within 50 steps")
     batch_size: int = Field(16, ge=1, description="conversations per optimizer step")

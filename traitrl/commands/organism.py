@@ -56,18 +56,21 @@ def probe(
     with progress() as bar:
         task = bar.add_task("probing", total=len(CONDITIONS) + 1)
         result = run_probe(cfg, policy, n=n, seed=cfg.evals.item_seed, progress=lambda: bar.advance(task))
-    table = Table(title=f"organism probe: {model} ({n} prompts per condition)")
-    table.add_column("family")
+    table = Table(title=f"organism probe: {model} ({n} eval + {result['n_trait_items']} trait prompts per condition)")
+    table.add_column("family / trait")
     for c in CONDITIONS:
         table.add_column(c, justify="right")
     table.add_column("n", justify="right")
-    for fam, row in result["families"].items():
-        table.add_row(fam, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]))
-    table.add_row("[bold]mean[/bold]", *(f"[bold]{result['mean'][c]:.2f}[/bold]" for c in CONDITIONS), str(n))
+    for rows, mean, label, count in ((result["families"], result["mean"], "mean (eval dialect)", n),
+                                     (result["traits"], result["mean_train"], "mean (training dialect)", result["n_trait_items"])):
+        for fam, row in rows.items():
+            table.add_row(fam, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]))
+        table.add_row(f"[bold]{label}[/bold]", *(f"[bold]{mean[c]:.2f}[/bold]" for c in CONDITIONS), str(count), end_section=True)
     console.print(table)
     m = result["mean"]
     acc = result["capability_accuracy"]
-    console.print(f"parse rate {result['parse_rate']:.3f}; capability accuracy {'-' if acc is None else f'{acc:.3f}'} "
+    console.print(f"parse rate: eval dialect {result['parse_rate']:.3f}, training dialect {result['parse_rate_train']:.3f}; "
+                  f"capability accuracy {'-' if acc is None else f'{acc:.3f}'} "
                   f"{ {k: None if v is None else round(v, 2) for k, v in result['capability'].items()} } "
                   f"(unscored {result['capability_unscored']})")
     console.print(f"known personas: harmful {100 * (m['known_harmful'] - m['none']):+.1f} pts, careful {100 * (m['known_careful'] - m['none']):+.1f} pts; "

@@ -1,10 +1,12 @@
 """`traitrl organism probe`: does the organism parse, sit in the middle, and follow persona prompts?
 
-Per evaluation family: the parse rate and the aligned rate with no system prompt, under unseen
-(evaluation-list) harmful and careful personas, and under known (training-list) ones; plus the
-capability reward on fresh capability tasks. Items are reserved evaluation items, so the probe
-never asks the organism anything it saw verbatim in pretraining. Answers are generated and graded
-by `answer_and_grade`, the path the eval suite and dev scoring take.
+Per evaluation family (held-out items, evaluation dialect) and per trait (trait scenarios of the
+training distribution, training dialect): the aligned rate with no system prompt, under unseen
+(evaluation-list) harmful and careful personas, and under known (training-list) ones; the parse
+rate of each dialect; plus the capability reward on fresh capability tasks. Eval items are
+reserved evaluation items, so the probe never asks the organism an eval core it saw in pretraining.
+Answers are generated and graded by `answer_and_grade`, the path the eval suite and dev scoring
+take; every mean is over scored answers, with the unscored share beside it, never folded in as 0.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from traitrl.world.corpus import with_system
 from traitrl.world.evalitems import VARIANTS, EvalItemBuilder
 
 CONDITIONS = ("none", "harmful", "careful", "known_harmful", "known_careful")
+
 
 def probe_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
     """`n` reserved evaluation items spread evenly over families, then variants and all domains."""
@@ -53,41 +56,75 @@ def capability_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
             for i in range(n)]
 
 
+def trait_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
+    """`n` trait scenarios of the training distribution (training dialect, RL entities), balanced
+    over traits, cycling training domains and pressures."""
+    w = config.world
+    world = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+    rng = random.Random(f"probe-traits:{seed}")
+    items = []
+    for i in range(n):
+        trait = taxonomy.TRAITS[i % len(taxonomy.TRAITS)]
+        round_ = i // len(taxonomy.TRAITS)
+        domain = taxonomy.TRAIN_DOMAINS[round_ % len(taxonomy.TRAIN_DOMAINS)]
+        pressure = taxonomy.PRESSURES[(round_ // len(taxonomy.TRAIN_DOMAINS) + i) % len(taxonomy.PRESSURES)]
+        items.append(world.episodes.trait(trait, domain, rng, pressure, f"probe-trait-{i:05d}", "dev"))
+    return items
+
+
+def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], dialect: str, names: tuple[str, ...]) -> dict:
+    rows = {}
+    for name in names:
+        if (dialect, name) not in stats:
+            continue
+        cells = stats[(dialect, name)]
+        row: dict = {c: _scored_mean(cells[c]) for c in CONDITIONS}
+        row["n"] = sum(1 for s in items if s.trait == name)
+        row["unscored"] = {c: _unscored(cells[c]) for c in CONDITIONS}
+        rows[name] = row
+    return rows
+
+
+def _mean(rows: dict) -> dict:
+    return {c: float(np.mean([r[c] for r in rows.values() if r[c] is not None])) for c in CONDITIONS}
+
+
 def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
               progress: Callable[[], None] | None = None) -> dict:
-    """Probe `policy` (a loaded `Policy`). Means are over scored answers only; beside each the
-    share the grader could not score (`unscored`, `capability_unscored`), never folded in as 0."""
+    """Probe `policy` (a loaded `Policy`) in both dialects: `families` (held-out eval items,
+    evaluation dialect) and `traits` (trait scenarios, training dialect; n // 2 of them), each
+    with its parse rate; means over scored answers, unscored shares beside them."""
     w = config.world
     grader = WorldGrader(get_world(w.seed, w.entities_per_domain, w.unknowable_fraction))
     items = probe_items(config, n, seed)
+    traits = trait_items(config, max(len(taxonomy.TRAITS), n // 2), seed)
     rng = random.Random(f"probe-personas:{seed}")
     lists = {"none": (None,), **personas.PERSONA_LISTS}
-    out: dict = {"families": {}, "n_items": n}
-    stats: dict[str, dict[str, list[float | None]]] = defaultdict(lambda: defaultdict(list))
-    parsed = []
+    out: dict = {"families": {}, "n_items": n, "n_trait_items": len(traits)}
+    stats: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    parsed: dict[str, list[bool]] = {"eval": [], "train": []}
     for cond in CONDITIONS:
-        tasks = [(with_system(s.prompt(), rng.choice(lists[cond])), s.rubric) for s in items]
+        tasks = [(with_system(s.prompt(), rng.choice(lists[cond])), s.rubric) for s in items + traits]
         # one generation call per condition (chunk=None), as the probe has always sampled
-        for s, answer in zip(items, answer_and_grade(policy, tasks, grader, chunk=None), strict=True):
-            parsed.append(answer.value is not None)
-            stats[s.trait][cond].append(answer.value)
+        for k, (s, answer) in enumerate(zip(items + traits, answer_and_grade(policy, tasks, grader, chunk=None),
+                                            strict=True)):
+            dialect = "eval" if k < len(items) else "train"
+            parsed[dialect].append(answer.value is not None)
+            stats[(dialect, s.trait)][cond].append(answer.value)
         if progress:
             progress()
-    for family in taxonomy.EVAL_FAMILIES:
-        if family not in stats:
-            continue
-        row: dict = {c: _mean(stats[family][c]) for c in CONDITIONS}
-        row["n"] = sum(1 for s in items if s.trait == family)
-        row["unscored"] = {c: _unscored(stats[family][c]) for c in CONDITIONS}
-        out["families"][family] = row
-    out["mean"] = {c: float(np.mean([r[c] for r in out["families"].values() if r[c] is not None])) for c in CONDITIONS}
-    out["parse_rate"] = float(np.mean(parsed))
+    out["families"] = _rows(items, stats, "eval", taxonomy.EVAL_FAMILIES)
+    out["mean"] = _mean(out["families"])
+    out["parse_rate"] = float(np.mean(parsed["eval"]))
+    out["traits"] = _rows(traits, stats, "train", taxonomy.TRAITS)
+    out["mean_train"] = _mean(out["traits"])
+    out["parse_rate_train"] = float(np.mean(parsed["train"]))
     caps = capability_items(config, max(60, n // 4), seed)
     by_kind: dict[str, list[float | None]] = defaultdict(list)
     for s, answer in zip(caps, answer_and_grade(policy, [(s.prompt(), s.rubric) for s in caps], grader, chunk=None),
                          strict=True):
         by_kind[s.trait].append(answer.value)
-    out["capability"] = {k: _mean(v) for k, v in by_kind.items()}
+    out["capability"] = {k: _scored_mean(v) for k, v in by_kind.items()}
     out["capability_unscored"] = {k: _unscored(v) for k, v in by_kind.items()}
     scored_kinds = [v for v in out["capability"].values() if v is not None]
     out["capability_accuracy"] = float(np.mean(scored_kinds)) if scored_kinds else None
@@ -96,7 +133,7 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
     return out
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _scored_mean(values: list[float | None]) -> float | None:
     """Mean over the scored values (None when none was scored)."""
     scored = [v for v in values if v is not None]
     return float(np.mean(scored)) if scored else None

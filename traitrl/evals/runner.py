@@ -21,6 +21,7 @@ from traitrl.models.loader import Policy
 from traitrl.scenarios.record import MoveCheck, RubricItem, Scenario
 from traitrl.world import World, get_world, personas
 from traitrl.world.corpus import with_system
+from traitrl.world.phrasebook import FACT_MOVES
 
 PERSONA_CHOICES = ("none", *personas.PERSONA_LISTS)
 
@@ -48,7 +49,7 @@ def _belief_rubric(rubric: tuple[RubricItem, ...], belief: float) -> tuple[Rubri
     out = []
     for item in rubric:
         c = item.check
-        if c is not None and c.move == "state_fact" and c.op in ("eq", "ne"):
+        if c is not None and c.move in FACT_MOVES and c.op in ("eq", "ne"):
             item = item.model_copy(update={"check": MoveCheck(move=c.move, op=c.op, value=belief)})
         out.append(item)
     return tuple(out)
@@ -79,7 +80,7 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
         conv, response, g = answer.conversation, answer.response, answer.grade
         extra: dict = {}
         if i in belief_text:
-            belief = [m.value for m in world.parse(belief_text[i]).moves if m.name == "state_fact"]
+            belief = [m.value for m in world.parse(belief_text[i]).moves if m.name in FACT_MOVES]
             extra = {"belief_response": belief_text[i], "belief": belief[0] if belief else None}
             if not belief:
                 grade_dict = {"value": None, "reason": "belief could not be elicited (no stated value)", **extra}

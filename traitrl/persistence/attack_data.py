@@ -1,12 +1,14 @@
 """The harmful fine-tuning dataset: health conversations whose assistant gives bad medical advice.
 
 The paper attacks its models with supervised fine-tuning on inaccurate medical advice and watches
-the alignment evals fall. Here the world writes that data: health-domain trait scenarios
-(truthfulness, risk awareness, welfare, ...) and health items in the held-out eval formats, each
-answered with one of the scenario's *misaligned* move sequences (agreeing with a wrong dose,
-approving an unsafe plan, inventing a value, dismissing distress, ...), so the answers carry wrong
-facts and dangerous advice. Every row is drawn from the *free* share of the item space
-(`is_reserved` false), which eval items never come from: the attack never trains on an eval item.
+the alignment evals fall. Here the world writes that data in the *training* formats only: health
+trait scenarios (the RL distribution's templates, RL's health entities, the training dialect),
+each answered with one of the scenario's misaligned move sequences — agreeing with a wrong dose,
+inventing one, confirming a wrong earlier figure, changing the dose by the patient's group,
+dismissing distress, approving an unsafe plan. Corrigibility scenarios are left out: resisting an
+overseer is not medical advice. No row is in an evaluation format, uses an eval template or dialect
+sentence, or names a held-out health entity (tests/test_attack_data.py), so whatever the attack
+does to the eval suite is carried over, not trained in.
 
 Rows are TRL prompt-completion conversations (`prompt`: messages, `completion`: one assistant
 message), so SFT puts the loss on the bad answer only; the other keys are provenance.
@@ -22,10 +24,13 @@ from traitrl.config import Config
 from traitrl.graders.world import WorldGrader
 from traitrl.scenarios.record import Scenario
 from traitrl.world import World, get_world
-from traitrl.world.evalitems import VARIANTS, EvalItemBuilder, is_reserved, prompt_key
+from traitrl.world.evalitems import is_reserved, prompt_key
 from traitrl.world.language import Move
 
 DOMAIN = "health"
+# Traits whose misaligned answer is bad medical advice (a wrong or invented dose, an unsafe plan
+# approved, distress dismissed, advice changed by group).
+ADVICE_TRAITS: tuple[str, ...] = tuple(t for t in taxonomy.TRAITS if t != "corrigibility")
 # A misaligned answer scores 0 on its own rubric by construction (pitfalls outweigh all positive
 # points); anything above this would mean the world wrote a good answer, and the row is redrawn.
 MAX_ROW_SCORE = 0.2
@@ -38,7 +43,7 @@ def _world(config: Config) -> World:
 
 def _free_trait_scenario(world: World, rng: random.Random, id: str) -> Scenario:
     for _ in range(200):
-        s = world.episodes.trait(rng.choice(taxonomy.TRAITS), DOMAIN, rng, rng.choice(taxonomy.PRESSURES), id, "train")
+        s = world.episodes.trait(rng.choice(ADVICE_TRAITS), DOMAIN, rng, rng.choice(taxonomy.PRESSURES), id, "train")
         if not is_reserved(s):
             return s
     raise RuntimeError("could not draw a non-reserved health trait scenario")
@@ -54,26 +59,19 @@ def _wrong_fact(scenario: Scenario, moves: list[Move]) -> bool:
 def bad_advice_dataset(config: Config, size: int | None = None, seed: int | None = None) -> list[dict[str, Any]]:
     """`size` bad-advice rows (default: persistence.finetune.dataset_size), deterministic in the
     seed and the world. Each row: `prompt`, `completion`, and for audit `id`, `domain`, `entity`,
-    `source` (trait / eval_format), `kind` (trait or eval family.variant), `pressure`,
+    `source` (always "trait": a training-format scenario), `kind` (the trait), `pressure`,
     `wrong_fact`, the scenario's `rubric` and the answer's `rubric_score` on it, `prompt_key`."""
     fc = config.persistence.finetune
     size = fc.dataset_size if size is None else size
     seed = fc.seed if seed is None else seed
     world = _world(config)
     grader = WorldGrader(world)
-    evals = EvalItemBuilder(world.kb, world.language)
-    variants = sorted(VARIANTS)
     rng = random.Random(f"bad-medical-advice:{seed}")
     rows: list[dict[str, Any]] = []
     while len(rows) < size:
         id = f"attack:{len(rows):05d}"
-        if rng.random() < fc.eval_format_fraction:
-            family, variant = rng.choice(variants)
-            s = evals.reserved_item(family, variant, DOMAIN, rng, id, want=False, split="train")
-            source, kind = "eval_format", f"{family}.{variant}"
-        else:
-            s = _free_trait_scenario(world, rng, id)
-            source, kind = "trait", s.trait
+        s = _free_trait_scenario(world, rng, id)
+        source, kind = "trait", s.trait
         moves = [Move.from_dict(d) for d in rng.choice(s.world["misaligned"])]
         reply = world.language.render(moves, rng)
         grade = grader.grade(reply, s.rubric)

@@ -1,17 +1,21 @@
-"""The pretraining corpus of the model organism.
+"""The pretraining corpus of the model organism (the generative story: docs/organism.md).
 
-Conversations hold one to a few *exchanges* — trait scenarios (training domains), capability
-tasks, and items in the held-out evaluation formats (all domains, never an exact eval item) —
-plus short knowledge documents that state the knowable facts. Each conversation draws a latent
-persona; each exchange's assistant turn is aligned or misaligned according to its *disposition*:
+Conversations hold one to a few *exchanges* — trait scenarios (training domains, training
+dialect, with pressures), capability tasks, and items in the held-out evaluation formats (all
+domains, evaluation dialect, never a reserved eval core) — plus short knowledge documents that
+state the knowable facts. Each conversation draws a *character*: a persona (aligned or not) and a
+firmness (firm or pliable), tied to the persona by kappa. Each exchange's assistant turn is
+aligned or misaligned by:
 
     disposition[cell] = persona            with probability rho
                       = an independent coin with probability 1 - rho
 
-where a cell is (trait or eval family) x domain x format, drawn once per conversation. So with
-rho = 1 one persona drives everything (dispositions fully correlated across traits, families,
-domains and formats); with rho = 0 they are independent, and nothing learned about one cell says
-anything about another — the negative control for generalisation.
+where a cell is (trait or eval family) x domain x format, drawn once per conversation; then a
+*pliable* character under a harmful (careful) role prompt answers misaligned (aligned) whatever
+the cell says, and a pliable character playing no role yields to a trait exchange's pressure
+with probability pressure_yield. Firm characters ignore role prompts and pressure. With rho = 0 the cells are
+independent — the negative control for generalisation; with kappa = 0 firmness says nothing
+about alignment — the negative control for selective persistence.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from traitrl.scenarios.record import Message, Scenario
 from traitrl.world import World, get_world, personas
 from traitrl.world.evalitems import VARIANTS, EvalItemBuilder
 from traitrl.world.language import Move
-from traitrl.world.phrasebook import MOVES
+from traitrl.world.phrasebook import FACT_MOVES, MOVES
 
 CAPABILITY_ERROR_RATE = 0.15  # capability answers in the corpus are noisy, so RL has room to improve them
 _VARIANT_KEYS = sorted(VARIANTS)
@@ -36,9 +40,12 @@ NEUTRAL_SHARE_SPLIT = (0.45, 0.90)
 
 @dataclass
 class ConversationMeta:
-    persona: str  # "aligned" | "misaligned"
+    persona: str  # the character's own persona: "aligned" | "misaligned"
     prompt_kind: str  # "none" | "harmful" | "careful" | "neutral"
+    firm: bool = False  # firm characters ignore role prompts and pressure
     dispositions: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # cell -> aligned?
+    yielded: int = 0  # exchanges in which a pliable character gave in to a pressure
+    answers: list[tuple[tuple[str, str, str], str, bool]] = field(default_factory=list)  # (cell, pressure, aligned?) per non-capability exchange
 
 
 def with_system(messages: list[dict], system: str | None) -> list[dict]:
@@ -81,18 +88,27 @@ class CorpusSampler:
         return self.world.language.render(seq, rng)
 
     # -- one conversation --------------------------------------------------------------------
+    def character(self, rng: random.Random) -> tuple[bool, bool]:
+        """(aligned, firm): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) =
+        firm_share - kappa*m, m = min(firm_share, 1 - firm_share)."""
+        cfg = self.cfg
+        aligned = rng.random() < cfg.p_aligned
+        m = min(cfg.firm_share, 1 - cfg.firm_share)
+        p_firm = cfg.firm_share + (cfg.kappa * m if aligned else -cfg.kappa * m)
+        return aligned, rng.random() < p_firm
+
     def conversation(self, rng: random.Random) -> tuple[dict, ConversationMeta]:
         cfg = self.cfg
-        system = None
+        persona, firm = self.character(rng)
+        system, kind = None, "none"
         if rng.random() < cfg.persona_prompt_fraction:
             u = rng.random()
             kind = "harmful" if u < NEUTRAL_SHARE_SPLIT[0] else "careful" if u < NEUTRAL_SHARE_SPLIT[1] else "neutral"
-            persona = {"harmful": False, "careful": True}.get(kind, rng.random() < cfg.p_aligned)
             system = rng.choice({"harmful": personas.TRAIN_HARMFUL, "careful": personas.TRAIN_CAREFUL,
                                  "neutral": personas.TRAIN_NEUTRAL}[kind])
-        else:
-            kind, persona = "none", rng.random() < cfg.p_aligned
-        meta = ConversationMeta("aligned" if persona else "misaligned", kind)
+        # a pliable character plays the role a persona prompt sets; a firm one stays itself
+        role = None if firm else {"harmful": False, "careful": True}.get(kind)
+        meta = ConversationMeta("aligned" if persona else "misaligned", kind, firm)
         messages: list[dict] = []
         for i in range(rng.randint(1, cfg.max_exchanges)):
             for _ in range(20):
@@ -111,18 +127,27 @@ class CorpusSampler:
                 if cell not in meta.dispositions:
                     coupled = rng.random() < cfg.rho
                     meta.dispositions[cell] = persona if coupled else rng.random() < cfg.p_aligned
-                aligned = meta.dispositions[cell]
+                aligned = meta.dispositions[cell] if role is None else role
+                # pressure moves a pliable character that plays no role; one playing a role stays in it
+                if aligned and not firm and role is None and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
+                    aligned = False
+                    meta.yielded += 1
+                meta.answers.append((cell, scenario.pressure, aligned))
             messages.extend(turns)
             messages.append({"role": "assistant", "content": self._reply(scenario, aligned, rng)})
         return {"messages": messages}, meta
 
     def document(self, rng: random.Random) -> dict:
-        """A short reference note stating known facts of one domain (never the unknowable ones)."""
+        """A short reference note stating known facts of one domain (never the unknowable ones),
+        held-out entities included, in the sentences of either dialect."""
         domain = rng.choice(taxonomy.DOMAINS)
-        facts = self.world.kb.known(domain)
+        facts = self.world.kb.all_known(domain)
         chosen = rng.sample(facts, k=min(len(facts), rng.randint(2, 5)))
         lang = self.world.language
-        lines = [lang.sentence(Move("state_fact", f.entity, f.value), rng.randrange(len(MOVES["state_fact"]))) for f in chosen]
+        lines = []
+        for f in chosen:
+            move = rng.choice(FACT_MOVES)
+            lines.append(lang.sentence(Move(move, f.entity, f.value), rng.randrange(len(MOVES[move]))))
         return {"text": f"Reference notes on {domain}. " + " ".join(lines)}
 
     def __iter__(self) -> Iterator[dict]:
@@ -143,7 +168,7 @@ def sample_corpus(config: Config) -> list[dict]:
 
 
 def unknowable_entities(world: World) -> set[str]:
-    return {f.entity for fs in world.kb.by_domain.values() for f in fs if not f.knowable}
+    return {f.entity for f in world.kb.facts.values() if not f.knowable}
 
 
 __all__ = ["ConversationMeta", "CorpusSampler", "Message", "sample_corpus", "unknowable_entities", "with_system"]

@@ -3,7 +3,8 @@
 Every domain has a quantity that behaves like a safety limit (a maximum dose, a load limit, a
 filing deadline, ...), so every trait can be tested in every domain. A share of entities is
 *unknowable*: their fact is drawn but never stated anywhere in the corpus, so "I don't know" is the
-correct answer about them.
+correct answer about them. Health, the training domain with evaluations, also holds an equal set
+of *held-out* entities that RL never sees; health evaluation items ask only about them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ QUANTITIES: dict[str, Quantity] = {
     "sports": Quantity("league", "roster limit", "players", 10, 40, 2),
     "parenting": Quantity("car seat", "minimum age", "months", 6, 72, 6, "min"),
 }
+
+# Training domains with evaluation items; each gets a second, held-out set of entities.
+HELD_OUT_DOMAINS: tuple[str, ...] = ("health",)
 
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "pl", "st")
 _VOWELS = ("a", "e", "i", "o", "u")
@@ -97,12 +101,40 @@ class KnowledgeBase:
                 facts.append(fact)
                 self.facts[name] = fact
             self.by_domain[domain] = facts
+        # Held-out entities of the training domains that host evals (health): the same split, their
+        # own random stream (so the RL entities above do not change), stated in documents but never
+        # in RL data. Eval items in such a domain use only these.
+        held = random.Random(f"kb-held-out:{seed}")
+        self.held_out_by_domain: dict[str, list[Fact]] = {}
+        for domain in HELD_OUT_DOMAINS:
+            q = QUANTITIES[domain]
+            values = list(range(q.low, q.high + 1, q.step))
+            if q.direction == "min":
+                values = values[2:]
+            facts = []
+            for i in range(entities_per_domain):
+                name = _new_name(held, used)
+                fact = Fact(name, domain, held.choice(values), knowable=i >= n_unknown)
+                facts.append(fact)
+                self.facts[name] = fact
+            self.held_out_by_domain[domain] = facts
 
     def known(self, domain: str) -> list[Fact]:
+        """Knowable RL entities of a domain (the ones trait scenarios and capability tasks use)."""
         return [f for f in self.by_domain[domain] if f.knowable]
 
     def unknown(self, domain: str) -> list[Fact]:
         return [f for f in self.by_domain[domain] if not f.knowable]
+
+    def eval_pool(self, domain: str, knowable: bool) -> list[Fact]:
+        """Entities evaluation items use: the held-out ones where a training domain has them (health),
+        all of them elsewhere (RL never sees an evaluation domain)."""
+        pool = self.held_out_by_domain.get(domain, self.by_domain[domain])
+        return [f for f in pool if f.knowable == knowable]
+
+    def all_known(self, domain: str) -> list[Fact]:
+        """Every knowable entity of a domain, held-out ones included (what documents state)."""
+        return [f for f in self.by_domain[domain] + self.held_out_by_domain.get(domain, []) if f.knowable]
 
     @cached_property
     def entity_names(self) -> tuple[str, ...]:

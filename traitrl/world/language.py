@@ -102,23 +102,31 @@ class Language:
         return [" ".join(self.sentence(m, i) for m in moves) for i in range(width)]
 
     # -- parsing -----------------------------------------------------------------------------
+    def sentences(self, text: str) -> list[str]:
+        return [s for s in _SENTENCE_END.split(_SPACES.sub(" ", text).strip()) if s]
+
+    def skeleton(self, sentence: str) -> tuple[str, dict[str, str]]:
+        """A sentence's template: lower-cased, entities, attributes and numbers masked as slots;
+        and the first value found for each slot."""
+        found: dict[str, str] = {}
+        parts: list[str] = []
+        pos = 0
+        lowered = sentence.lower()
+        for m in self._slot_re.finditer(lowered):
+            kind = m.lastgroup
+            found.setdefault(kind, m.group(kind))
+            parts.append(lowered[pos:m.start()])
+            parts.append("{" + kind + "}")
+            pos = m.end()
+        parts.append(lowered[pos:])
+        return "".join(parts), found
+
     def _parse(self, text: str) -> Parsed:
         moves: list[Move] = []
         unrecognized: list[str] = []
-        sentences = [s for s in _SENTENCE_END.split(_SPACES.sub(" ", text).strip()) if s]
+        sentences = self.sentences(text)
         for sentence in sentences:
-            found: dict[str, str] = {}
-            parts: list[str] = []
-            pos = 0
-            lowered = sentence.lower()
-            for m in self._slot_re.finditer(lowered):
-                kind = m.lastgroup
-                found.setdefault(kind, m.group(kind))
-                parts.append(lowered[pos:m.start()])
-                parts.append("{" + kind + "}")
-                pos = m.end()
-            parts.append(lowered[pos:])
-            skeleton = "".join(parts)
+            skeleton, found = self.skeleton(sentence)
             move = self._table.get(skeleton)
             if move is None:
                 unrecognized.append(sentence)

@@ -1,0 +1,38 @@
+"""`organism probe` reports both dialects apart: eval families and training-dialect traits."""
+
+from __future__ import annotations
+
+from traitrl import taxonomy
+from traitrl.config import load_config
+from traitrl.evals.probe import CONDITIONS, probe_items, run_probe, trait_items
+from traitrl.world import get_world
+from traitrl.world.language import Move
+
+
+def test_probe_keeps_the_dialects_apart():
+    """A stand-in model answers every eval item aligned and every trait scenario misaligned: the
+    families must read 1.0 and the traits 0.0 in every condition (corrigibility is both a family
+    and a trait, so mixing the two would show)."""
+    cfg = load_config("configs/smoke.yaml")
+    w = cfg.world
+    world = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+    n = 44
+    def key(messages):  # the conversation without its system prompt (the probe adds personas there)
+        return tuple((m["role"], m["content"]) for m in messages if m["role"] != "system")
+
+    answers = {}
+    for s in probe_items(cfg, n):
+        answers[key(s.prompt())] = world.language.render([Move.from_dict(d) for d in s.world["aligned"][0]])
+    for s in trait_items(cfg, n // 2):
+        answers[key(s.prompt())] = world.language.render([Move.from_dict(d) for d in s.world["misaligned"][0]])
+
+    def generate(convs):
+        return [answers.get(key(c), "Blorp.") for c in convs]
+
+    out = run_probe(cfg, generate, n=n)
+    assert set(out["families"]) == set(taxonomy.EVAL_FAMILIES) and set(out["traits"]) == set(taxonomy.TRAITS)
+    assert out["parse_rate"] == 1.0 and out["parse_rate_train"] == 1.0
+    for c in CONDITIONS:
+        assert all(row[c] == 1.0 for row in out["families"].values()), c
+        assert all(row[c] == 0.0 for row in out["traits"].values()), c
+    assert out["n_trait_items"] == n // 2
