@@ -1,0 +1,159 @@
+"""The config sections of the world, the organism, evaluation and the policy (the rest of the
+config, and loading, is `traitrl.config`, which re-exports every name here)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from traitrl import taxonomy
+from traitrl.graders.judge_config import StrictNumbers
+
+
+class _Section(StrictNumbers):
+    # allow_inf_nan=False: `.inf` as a learning rate, or NaN anywhere, is refused with the key path
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def _known_eval_ids(ids: list[str]) -> list[str]:
+    if ids:
+        # the registry is light (no torch) and needed only when ids are given
+        from traitrl.evals.registry import EVALS
+
+        unknown = [i for i in ids if i not in EVALS]
+        if unknown:
+            raise ValueError(f"unknown eval ids {unknown}; see `traitrl eval --list`")
+    return ids
+
+
+def _known_families(families: list[str]) -> list[str]:
+    unknown = [f for f in families if f not in taxonomy.EVAL_FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown eval families {unknown}; allowed: {', '.join(taxonomy.EVAL_FAMILIES)}")
+    return families
+
+
+def _selects_evals(ids: list[str], families: list[str]) -> None:
+    """Ids and families together must leave at least one eval (an empty suite scores nothing)."""
+    if ids and families:
+        from traitrl.evals.registry import EVALS
+
+        if not any(EVALS[i].family in families for i in ids):
+            raise ValueError(f"ids {ids} and families {families} together select no eval")
+
+
+class WorldConfig(_Section):
+    seed: int = Field(0, description="seed of the knowledge base (entity names and facts)")
+    entities_per_domain: int = Field(10, ge=4, le=200, description="entities per domain")
+    unknowable_fraction: float = Field(0.3, gt=0, lt=1, description="share of entities whose fact is never stated")
+
+
+class ScenarioConfig(_Section):
+    seed: int = Field(0, description="seed for sampling scenarios; same seed gives byte-identical files")
+    per_cell: int = Field(20, ge=1, description="training scenarios per trait x domain cell")
+    dev_per_cell: int = Field(6, ge=1, description="dev scenarios per trait x domain cell (in-distribution score)")
+    capability_per_kind: int = Field(400, ge=1, description="capability tasks per task kind in train.jsonl")
+    traits: list[str] = Field(default_factory=lambda: list(taxonomy.TRAITS), description="traits to generate")
+    domains: list[str] = Field(default_factory=lambda: list(taxonomy.TRAIN_DOMAINS), description="training domains")
+    pressures: list[str] = Field(default_factory=lambda: list(taxonomy.PRESSURES), description="pressure types to draw from")
+
+    @model_validator(mode="after")
+    def _known_names(self) -> ScenarioConfig:
+        for key, allowed in (("traits", taxonomy.TRAITS), ("domains", taxonomy.TRAIN_DOMAINS), ("pressures", taxonomy.PRESSURES)):
+            bad = [v for v in getattr(self, key) if v not in allowed]
+            if bad:
+                raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(allowed)}")
+            if not getattr(self, key):
+                raise ValueError(f"{key}: must not be empty")
+        return self
+
+
+class CorpusConfig(_Section):
+    seed: int = Field(0, description="seed of the pretraining corpus sampler")
+    n_conversations: int = Field(40000, ge=10, description="conversations in the pretraining corpus")
+    n_documents: int = Field(4000, ge=0, description="knowledge documents (each states facts of known entities)")
+    rho: float = Field(1.0, ge=0, le=1, description="persona coupling: 1 = one persona drives every trait, family, domain and format; 0 = independent disposition per cell")
+    p_aligned: float = Field(0.5, gt=0, lt=1, description="share of aligned personas among conversations without a persona prompt")
+    persona_prompt_fraction: float = Field(0.75, ge=0, le=1, description="share of conversations that carry a persona-setting system prompt; at 0.5 the default organism did not learn to follow them (docs/organism.md)")
+    max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
+    eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
+    capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
+    kappa: float = Field(0.5, ge=0, le=1, description="how far firmness is tied to alignment (docs/organism.md): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); 0 = independent, the null that predicts no selective persistence")
+    firm_share: float = Field(0.2, ge=0, le=1, description="base share of firm characters; firm characters ignore role prompts and never yield to pressure, pliable ones follow role prompts")
+    pressure_yield: float = Field(0.5, ge=0, le=1, description="probability that a pliable character playing no role yields (answers misaligned) to a pressure in a trait exchange")
+
+
+class OrganismConfig(_Section):
+    vocab_size: int = Field(1024, ge=256, description="BPE vocabulary size")
+    hidden_size: int = Field(128, ge=16, description="model width")
+    num_layers: int = Field(4, ge=1, description="transformer layers")
+    num_heads: int = Field(4, ge=1, description="attention heads")
+    intermediate_size: int = Field(384, ge=16, description="MLP width")
+    max_length: int = Field(256, ge=32, description="context length in tokens")
+    steps: int = Field(1000, ge=1, description="pretraining optimizer steps")
+    batch_size: int = Field(16, ge=1, description="sequences per optimizer step")
+    learning_rate: float = Field(5e-3, gt=0, description="peak learning rate (cosine schedule)")
+    warmup_steps: int = Field(50, ge=0, description="linear warmup steps")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    seed: int = Field(0, description="initialisation and data-order seed")
+    threads: int = Field(0, ge=0, description="torch threads (0 = all cores)")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> OrganismConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        return self
+
+
+class SamplingConfig(_Section):
+    max_new_tokens: int = Field(48, ge=1, description="tokens generated per response")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature (0 = greedy)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    batch_size: int = Field(128, ge=1, description="prompts per generation batch")
+    seed: int = Field(0, description="sampling seed")
+
+
+class EvalConfig(_Section):
+    n_items: int = Field(100, ge=2, description="items per evaluation")
+    item_seed: int = Field(0, description="seed of the eval items; keep it fixed across models so results pair up")
+    probe_items: int = Field(1100, ge=10, description="items per condition in `organism probe`")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    threads: int = Field(1, ge=0, description="torch threads for generation (0 = torch's default); one thread avoids OpenMP oversubscription, which slows small models many-fold on a busy CPU")
+    ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
+    families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
+
+    _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
+    _families = field_validator("families")(lambda v: _known_families(v))
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> EvalConfig:
+        _selects_evals(self.ids, self.families)
+        return self
+
+
+class PolicyConfig(_Section):
+    """The policy when it is not the organism: any local Hugging Face causal LM, trained through TRL.
+
+    Every key maps onto what transformers and TRL already offer (dtype, chat template, vLLM
+    generation, activation checkpointing); the defaults leave the organism's CPU path unchanged."""
+
+    model: str | None = Field(None, description="local Hugging Face causal-LM folder (config.json, weights, tokenizer); `traitrl train` starts from it when --init is omitted (None = give --init, e.g. an organism)")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("float32", description="weights dtype when loading: float32 (the organism's; exact on a CPU), bfloat16 (halves GPU memory for 1-8 B models), auto (the dtype the checkpoint was saved in)")
+    chat_template: str | None = Field(None, description="Jinja chat-template file that replaces or adds the tokenizer's template; a model without a template needs one (e.g. configs/scale/chatml.jinja)")
+    use_vllm: Literal["auto"] | bool = Field("auto", description="generate GRPO rollouts with vLLM inside TRL: auto = only when a CUDA GPU and the vllm package are present; true fails without them; false = transformers' generate")
+    vllm_mode: Literal["colocate", "server"] = Field("colocate", description="TRL's vLLM mode: colocate = vLLM shares the training GPUs in-process; server = a separate `trl vllm-serve` on other GPUs")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="share of each GPU's memory vLLM may take in colocate mode (the rest holds weights, gradients and optimizer state)")
+    vllm_server_base_url: str | None = Field(None, description="URL of `trl vllm-serve` in server mode, e.g. http://10.0.0.5:8000 (None = TRL's default, localhost:8000)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (transformers' activation checkpointing): needed to fit 1-8 B models, a net loss for tiny ones")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the policy runs for generation, evaluation and fine-tuning: auto = a CUDA GPU when one is present, else the CPU; cuda fails without a GPU")
+
+
+class LoraOptions(_Section):
+    enabled: bool = Field(False, description="train a PEFT LoRA adapter instead of all weights (merged into the saved model)")
+    r: int = Field(8, ge=1, description="LoRA rank")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="module names that get adapters (Llama names; [all-linear] = every linear layer but the output head, for any architecture)")
