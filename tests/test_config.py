@@ -82,7 +82,7 @@ def test_unknown_arm_fails_at_config_load_with_the_registered_names(tmp_path):
     path.write_text("train:\n  arm: both\n")
     with pytest.raises(UserError) as e:
         load_config(path)
-    assert "train.arm: Value error, unknown arm 'both'; allowed: baseline, trait, health_only, no_health_science, custom" in str(e.value)
+    assert "train.arm: Value error, unknown arm 'both'; allowed: baseline, trait, health_only, no_health_science, helpfulness_control, custom" in str(e.value)
     assert load_config(None, ["train.arm=health_only"]).train.arm == "health_only"
 
 
@@ -90,9 +90,10 @@ def test_paper_arms_and_comparisons_come_from_the_registry():
     from traitrl.train.arms import ARMS, COMPARISONS, CONTROL, PAPER_ARMS, arm_config
 
     assert CONTROL == "baseline" and ARMS["baseline"].control and not ARMS["trait"].control
-    assert PAPER_ARMS == ("baseline", "trait", "health_only", "no_health_science")  # custom is no paper arm
+    assert PAPER_ARMS == ("baseline", "trait", "health_only", "no_health_science", "helpfulness_control")  # custom is no paper arm
     assert COMPARISONS == (("trait_vs_baseline", "trait"), ("health_only_vs_baseline", "health_only"),
-                           ("no_health_science_vs_baseline", "no_health_science"))
+                           ("no_health_science_vs_baseline", "no_health_science"),
+                           ("helpfulness_control_vs_baseline", "helpfulness_control"))
     train = load_config(None, ["train.trait_fraction=0.3", "train.include_domains=[law]"]).train
     assert arm_config(train, "baseline").trait_fraction == 0.0
     health = arm_config(train, "health_only")
