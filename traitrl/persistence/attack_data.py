@@ -83,7 +83,7 @@ def bad_advice_dataset(config: Config, size: int | None = None, seed: int | None
             "id": id, "domain": s.domain, "entity": s.world.get("entity"), "source": source, "kind": kind,
             "pressure": s.pressure, "wrong_fact": _wrong_fact(s, moves), "rubric_score": grade.value,
             "rubric": [r.model_dump(mode="json") for r in s.rubric], "prompt_key": prompt_key(s.messages),
-        })  # fmt: skip
+        })
     return rows
 
 
