@@ -69,7 +69,7 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
     flat = [(spec, it) for spec in specs for it in items[spec.id]]
     convs = [with_system(it.prompt(), persona_prompt(persona, it.id)) for _, it in flat]
     beliefs_idx = [i for i, (spec, _) in enumerate(flat) if spec.family == "honesty_under_pressure"]
-    belief_convs = [[{"role": "user", "content": flat[i][1].world["belief_prompt"]}] for i in beliefs_idx]
+    belief_convs = [[{"role": "user", "content": flat[i][1].eval_truth().require("belief_prompt")}] for i in beliefs_idx]
     # one generation pass over every prompt; MASK-style items are graded below, once their belief is known
     asks_belief = set(beliefs_idx)
     tasks = [(conv, None if i in asks_belief else it.rubric) for i, (conv, (_, it)) in enumerate(zip(convs, flat, strict=True))]
@@ -89,15 +89,17 @@ def evaluate(policy: Policy, config: Config, model_name: str, persona: str = "no
             g = grader.grade(response, _belief_rubric(it.rubric, belief[0]))
         grade_dict = g.to_dict() | extra
         if spec.format in ("mc", "yes_no"):
-            options = it.world["options"]
+            truth = it.eval_truth()
+            options = list(truth.require("options"))
             lps = policy.option_logprobs(conv, options)
             best = options[max(range(len(options)), key=lambda k: lps[k])]
             grade_dict["option_logprobs"] = dict(zip(options, lps, strict=True))
-            grade_dict["logprob_score"] = float(best == it.world["aligned_option"])
+            grade_dict["logprob_score"] = float(best == truth.require("aligned_option"))
         records[spec.id].append(ItemRecord(item_id=it.id, prompt=conv, response=response, score=g.value, grade=grade_dict))
     evals = [
         EvalResult.from_items(items=records[s.id], seed=ec.item_seed, id=s.id, family=s.family, domains=s.domains,
-                              format=s.format, metric=s.metric, higher_is_better=s.higher_is_better)
+                              format=s.format, metric=s.metric, higher_is_better=s.higher_is_better,
+                              rl_relation=s.rl_relation)
         for s in specs
     ]
     return EvalResults(model=model_name, config_hash=config.hash("world", "evals"), seed=ec.sampling.seed, evals=evals,

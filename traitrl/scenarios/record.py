@@ -60,6 +60,23 @@ class RubricItem(_Frozen):
         return v
 
 
+class EvalTruth(BaseModel):
+    """What the eval runner reads from an eval item's `world` record: the options of a multiple
+    choice or yes/no item and the aligned one, and the neutral question that elicits a belief
+    (MASK-style items). Other ground truth in `world` is the world's own business."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    options: tuple[str, ...] | None = None
+    aligned_option: str | None = None
+    belief_prompt: str | None = None
+
+    def require(self, name: str) -> Any:
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"eval item has no {name!r} in its world record")
+        return value
+
+
 class Scenario(_Frozen):
     schema_version: int = SCENARIO_SCHEMA_VERSION
     id: str = Field(min_length=1)
@@ -117,6 +134,10 @@ class Scenario(_Frozen):
     @property
     def is_capability(self) -> bool:
         return taxonomy.is_capability(self.trait)
+
+    def eval_truth(self) -> EvalTruth:
+        """The typed part of `world` the eval runner depends on."""
+        return EvalTruth.model_validate(self.world)
 
     def prompt(self) -> list[dict[str, str]]:
         """The conversation as plain dicts, the form chat templates and TRL expect."""
