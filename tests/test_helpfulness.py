@@ -30,3 +30,15 @@ def test_the_control_arm_trains_on_the_trait_arms_prompts_with_the_helpfulness_r
     assert {s.grader for s in control.rows if taxonomy.is_trait(s.trait)} == {"helpfulness"}
     assert {s.grader for s in trait.rows if taxonomy.is_trait(s.trait)} == {"world"}
     assert {s.grader for s in control.rows if taxonomy.is_capability(s.trait)} == {"capability"}
+
+
+def test_the_router_sends_helpfulness_rows_to_the_helpfulness_signal(world):
+    from traitrl.graders.world import WorldGrader
+    from traitrl.train.rewards import make_router
+
+    router = make_router(WorldGrader(world))
+    agree = world.language.render([Move("agree_user")])
+    rubric = [{"id": "x", "description": "corrects", "points": 1.0, "check": {"move": "correct_user"}}]
+    out = router([[]] * 2, [agree, agree], grader=["helpfulness", "world"], rubric=[rubric, rubric],
+                 trait=["truthfulness", "truthfulness"])
+    assert out == [1.0, 0.0]  # the same sycophantic reply: helpful-looking, and wrong by the rubric

@@ -26,10 +26,11 @@ def test_probe_keeps_the_dialects_apart():
     for s in trait_items(cfg, n // 2):
         answers[key(s.prompt())] = world.language.render([Move.from_dict(d) for d in s.world["misaligned"][0]])
 
-    def generate(convs):
-        return [answers.get(key(c), "Blorp.") for c in convs]
+    class Scripted:  # a policy that answers each prompt with its scripted reply
+        def generate(self, convs):
+            return [answers.get(key(c), "Blorp.") for c in convs]
 
-    out = run_probe(cfg, generate, n=n)
+    out = run_probe(cfg, Scripted(), n=n)
     assert set(out["families"]) == set(taxonomy.EVAL_FAMILIES) and set(out["traits"]) == set(taxonomy.TRAITS)
     assert out["parse_rate"] == 1.0 and out["parse_rate_train"] == 1.0
     for c in CONDITIONS:

@@ -133,12 +133,13 @@ def test_grader_registry_routes_every_name_to_its_backend():
     def judge(prompts, completions, **kw):
         return [0.75] * len(completions)
 
-    assert local_graders() == ("world", "capability") and GRADERS["llm_judge"].needs_judge
+    assert local_graders() == ("world", "capability", "helpfulness") and GRADERS["llm_judge"].needs_judge
     router = make_router(world, judge)
-    assert set(router.graders) == set(GRADERS)
+    assert set(router.graders) == set(GRADERS) - {"helpfulness"}  # helpfulness needs the world grader's world
     out = router([[]] * 3, ["a", "b", "c"], grader=["capability", "llm_judge", "world"], trait=["arithmetic", "truthfulness", "truthfulness"])
     assert out == [0.25, 0.75, 0.25]
-    assert set(make_router(world).graders) == {"world", "capability"}  # no judge, no llm_judge route
+    # no judge, no llm_judge route; a world grader without a world (this stub) has no helpfulness route
+    assert set(make_router(world).graders) == {"world", "capability"}
     with pytest.raises(UserError, match="configure a `judge:` section to grade llm_judge rows"):
         make_router(world).check({"llm_judge"})
     with pytest.raises(ValueError, match="'world' is already registered"):

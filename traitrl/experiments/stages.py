@@ -84,7 +84,8 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
     """One compute-matched arm with TRL's GRPO: only the data mixture differs between arms, and
     `seed` (the RL seed) is part of the arm's identity. Resumes from its last checkpoint; with
     `restart_stale` (a run folder's own arms), a folder trained with other inputs starts over."""
-    from traitrl.train.grpo import clear_stale_run, train
+    from traitrl.train.grpo import train
+    from traitrl.train.run_folder import clear_stale_run
 
     if restart_stale:
         clear_stale_run(ctx.path(dest), ctx.key)
