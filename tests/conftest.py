@@ -52,7 +52,7 @@ def smoke_organism(request, tmp_path_factory) -> Path:
 
 # The overrides of tests/test_run.py: the smoke profile cut to a run of a few minutes.
 TINY_RUN = [
-    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=60",
+    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=300",
     "evals.n_items=6", "evals.families=[sycophancy, corrigibility, welfare]",
     "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
     "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",

@@ -219,9 +219,10 @@ def test_scoreboard_numbers_in_the_page_equal_the_results(real_run):
         def counts(c: dict) -> str:
             return f"{c['improved']} / {c['no_change']} / {c['regressed']} of {c['n']}"
 
+        group = {"held_out": "held out from RL (headline)", "all": "all"}[sb["headline_group"]]
         assert table[TITLES[key]] == [
-            f"{sb['improved']} of {sb['n']}", str(sb["no_change"]), str(sb["regressed"]),
-            f"{sb['holm']['improved']} of {sb['n']}", str(len(sb["uninformative"])),
+            group, f"{sb['improved']} of {sb['n']}", str(sb["no_change"]), str(sb["regressed"]),
+            f"{sb['holm']['improved']} / {sb['holm']['regressed']}", f"{sb['bh']['improved']} / {sb['bh']['regressed']}",
             str(len(sb["not_compared"])), counts(sb["health"]), counts(sb["non_health"]),
         ]
         assert sb["n"] == len(sb["evals"]) and sb["n"] + len(sb["not_compared"]) > sb["n"] > 0
@@ -233,8 +234,10 @@ def test_scoreboard_numbers_in_the_page_equal_the_results(real_run):
     for r in sbs["trait_vs_baseline"]["evals"]:
         assert shown[r["id"]][5].startswith(f"{r['delta']:+.3f}") and shown[r["id"]][6] == f"{r['p_value']:.4f}"
     sb = sbs["trait_vs_baseline"]
-    head = (f"Trait RL improved {sb['improved']} of {sb['n']} held-out evaluations versus the compute-"
-            f"matched baseline (Holm: {sb['holm']['improved']} of {sb['n']}), regressed {sb['regressed']}.")
+    which = "evaluations held out from RL" if sb["headline_group"] == "held_out" else "held-out evaluations"
+    head = (f"Trait RL improved {sb['improved']} of {sb['n']} {which} versus the compute-matched baseline "
+            f"(Holm: {sb['holm']['improved']}, Benjamini–Hochberg: {sb['bh']['improved']}), and regressed "
+            f"{sb['regressed']} (Holm: {sb['holm']['regressed']}, BH: {sb['bh']['regressed']}).")
     assert head in html and html.index(head) < html.index('id="scoreboard"')
     summary = unescape(section_of(html, "summary"))
     assert sb["not_compared"] and f"{len(sb['not_compared'])} could not be compared: " in summary
@@ -313,7 +316,8 @@ def test_several_seeds_per_arm(real_run, tmp_path):
     assert [r[:2] for r in arms] == [[label(a), str(s)] for a in data["arms"] for s in (0, 1)]
     final = section_of(html, "arms").split("<h3>Final values</h3>")[1]
     assert re.findall(r"<th class=num>(.*?)</th>", final)[:2] == ["baseline · seed 0", "baseline · seed 1"]
-    assert "the 4 arms (8 trained models, 2 seeds) ran" in html
+    k = len(data["arms"])
+    assert f"the {k} arms ({2 * k} trained models, 2 seeds) ran" in html
     assert "one line per seed" in figures_in(html)[ALTS["training_curves"]][1]
     n = len(data["training_curves"]["trait"]["steps"])
     first = (0.1 + 0.2) / 2, (0.2 + 0.3) / 2

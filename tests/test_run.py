@@ -17,7 +17,7 @@ from tests.conftest import REPO
 from traitrl.train.arms import PAPER_ARMS
 
 TINY = [
-    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=60",
+    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=300",
     "evals.n_items=6", "evals.families=[sycophancy, corrigibility, welfare]",
     "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
     "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
