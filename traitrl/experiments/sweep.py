@@ -50,10 +50,9 @@ def load_sweep(path: Path, overrides: list[str] | None = None) -> tuple[SweepSpe
     """Read and validate a sweep file and every cell's config, before any work."""
     if not path.is_file():
         raise UserError(f"{path}: sweep file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a valid YAML sweep file: {e}") from None
+    from traitrl.inputs import load_yaml, read_text
+
+    data = load_yaml(read_text(path, "sweep file"), str(path)) or {}  # strict: duplicate keys, nesting, UTF-8
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping (name, config, set, grid, ...)")
     try:
