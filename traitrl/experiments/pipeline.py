@@ -3,7 +3,7 @@
 scenarios -> base policy -> RL arms (every paper arm x every seed; compute-matched, only the data
 mixture differs) -> the held-out suite on the base and every arm -> scoreboards (arms pooled over
 seeds) -> training curves -> persistence (prompting: baseline vs trait; fine-tuning: base,
-baseline, trait) -> results.json -> report.html. Every stage is cached under its derived key
+baseline, trait; curves and persistence on the first seed's arms) -> results.json -> report.html. Every stage is cached under its derived key
 (`stage.py`), so rerunning the same command after an interruption resumes where it stopped.
 """
 
@@ -92,8 +92,8 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
     refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed)
 
-    # 6. training curves (a smaller suite on every checkpoint) and 7. persistence on the first
-    # seed's arms: independent of each other, so they run side by side
+    # 6. training curves (a smaller suite on every checkpoint) and 7. persistence, both on the
+    # first seed's arms: independent of each other, so they run side by side
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
     persistence = [
         Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
@@ -101,7 +101,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
         Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
                                                    "dest": "persistence/finetune"}),
     ]
-    points = _curve_points(cfg, out, base, arms)
+    points = _curve_points(cfg, out, base, list(first.values()))
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     prompting, finetuning = done[0], done[1]
     curves = _curves(cfg, arms, points, done[2:])
