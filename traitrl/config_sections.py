@@ -145,8 +145,22 @@ class PolicyConfig(_Section):
     vllm_mode: Literal["colocate", "server"] = Field("colocate", description="TRL's vLLM mode: colocate = vLLM shares the training GPUs in-process; server = a separate `trl vllm-serve` on other GPUs")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="share of each GPU's memory vLLM may take in colocate mode (the rest holds weights, gradients and optimizer state)")
     vllm_server_base_url: str | None = Field(None, description="URL of `trl vllm-serve` in server mode, e.g. http://10.0.0.5:8000 (None = TRL's default, localhost:8000)")
+    vllm_max_model_length: int | None = Field(None, ge=1, description="vLLM's context window in tokens (colocate mode): at least the longest prompt plus train.max_completion_length; None = the model config's, which for Llama-3.1-8B reserves a 131k-token KV cache")
+    vllm_tensor_parallel_size: int = Field(1, ge=1, description="GPUs each colocated vLLM engine is split over (colocate mode; for server mode pass it to `trl vllm-serve`)")
+    vllm_enable_sleep_mode: bool = Field(False, description="offload vLLM's weights and KV cache during the optimizer step (colocate mode): frees GPU memory at the cost of a transfer per step")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (transformers' activation checkpointing): needed to fit 1-8 B models, a net loss for tiny ones")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the policy runs for generation, evaluation and fine-tuning: auto = a CUDA GPU when one is present, else the CPU; cuda fails without a GPU")
+
+    @model_validator(mode="after")
+    def _colocate_only(self) -> PolicyConfig:
+        # TRL reads these only in colocate mode; in server mode they belong to `trl vllm-serve`
+        if self.vllm_mode == "server":
+            set_here = [k for k, default in (("vllm_max_model_length", None), ("vllm_tensor_parallel_size", 1),
+                                             ("vllm_enable_sleep_mode", False)) if getattr(self, k) != default]
+            if set_here:
+                raise ValueError(f"{', '.join(set_here)} apply in vllm_mode colocate only; in server mode pass them "
+                                 "to `trl vllm-serve` (--max_model_len, --tensor_parallel_size), or use colocate")
+        return self
 
 
 class LoraOptions(_Section):
