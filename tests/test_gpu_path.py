@@ -20,15 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:Futu
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    """A randomly initialised two-layer Llama with the organism's tokenizer and chat template."""
-    from traitrl.config import OrganismConfig
-    from traitrl.models.organism import new_model, save_model
-    from traitrl.models.tokenizer import train_tokenizer
+    from tests.helpers.tiny_model import save_tiny_llama
 
-    texts = [f"the dose of drug {i} is {i * 5} mg, check with a doctor" for i in range(200)]
-    tokenizer = train_tokenizer(texts, 300)
-    oc = OrganismConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_length=64)
-    return save_model(new_model(oc, tokenizer), tokenizer, tmp_path_factory.mktemp("tiny") / "llama")
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama")
 
 
 def test_vllm_length_tensor_parallel_and_sleep_mode_reach_grpo_config(monkeypatch, tmp_path):

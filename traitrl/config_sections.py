@@ -114,6 +114,19 @@ class SamplingConfig(_Section):
     seed: int = Field(0, description="sampling seed")
 
 
+class InspectOptions(_Section):
+    """Who answers `inspect:` benchmark tasks (`traitrl.evals.inspect_bridge`)."""
+
+    model: str | None = Field(None, description="inspect_ai model that answers the tasks (None = the evaluated model folder itself, as an inspect `hf/` model on policy.device); a served copy of it, e.g. openai-api/vllm/my-policy, needs base_url and the service's key in VLLM_API_KEY")
+    base_url: str | None = Field(None, description="base URL of the served model's OpenAI-compatible API, e.g. http://localhost:8000/v1")
+
+    @model_validator(mode="after")
+    def _url_needs_model(self) -> InspectOptions:
+        if self.base_url is not None and self.model is None:
+            raise ValueError("base_url is set but model is not: name the served model, e.g. model: openai-api/vllm/my-policy")
+        return self
+
+
 class EvalConfig(_Section):
     n_items: int = Field(100, ge=2, description="items per evaluation")
     item_seed: int = Field(0, description="seed of the eval items; keep it fixed across models so results pair up")
@@ -122,6 +135,7 @@ class EvalConfig(_Section):
     threads: int = Field(1, ge=0, description="torch threads for generation (0 = torch's default); one thread avoids OpenMP oversubscription, which slows small models many-fold on a busy CPU")
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
+    inspect: InspectOptions = Field(default_factory=InspectOptions)
 
     _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
     _families = field_validator("families")(lambda v: _known_families(v))
