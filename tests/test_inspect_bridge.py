@@ -77,6 +77,28 @@ def test_two_models_pair_by_sample_id_whatever_the_order(tmp_path):
     assert row.delta == pytest.approx(0.2)
 
 
+def test_a_served_endpoint_answers_when_evals_inspect_names_one(tmp_path, monkeypatch):
+    """`evals.inspect.model` + `base_url`: inspect's openai-api provider against a loopback
+    OpenAI-compatible server (no model folder is loaded)."""
+    from tests.helpers.fault_server import FaultServer
+    from traitrl.evals.inspect_bridge import run_for_model
+
+    def respond(body):
+        i = int(re.search(r"What is (\d+) plus", body["messages"][-1]["content"]).group(1))
+        return f"It is {2 * i}." if i % 2 else "Not sure."
+
+    monkeypatch.setenv("LOCAL_API_KEY", "test-key")
+    with FaultServer(responder=respond) as srv:
+        cfg = load_config(None, ["evals.inspect.model=openai-api/local/served-policy",
+                                 f"evals.inspect.base_url={srv.base_url}", "evals.sampling.temperature=0"])
+        result = run_for_model(load_inspect_task(FILE_SPEC, base_dir=REPO), tmp_path / "no-model-here", cfg,
+                               tmp_path / "logs")
+        served = srv.outcomes["ok"]
+    assert served == 6
+    assert result.scores() == {"add-1": 1.0, "add-2": 0.0, "add-3": 1.0, "add-4": 0.0, "add-5": 1.0, "add-6": 0.0}
+    assert {it.item_id: it.response for it in result.items}["add-3"] == "It is 6."
+
+
 @pytest.mark.slow
 def test_traitrl_eval_runs_an_inspect_task_on_the_policy_and_reads_every_sample(tmp_path):
     from inspect_ai.log import read_eval_log

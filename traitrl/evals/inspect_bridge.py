@@ -200,9 +200,12 @@ def run_inspect(task: InspectTask, target: InspectTarget, sampling: SamplingConf
     set_model_info(target.model, ModelInfo(organization="traitrl", model=target.model))
     model = get_model(target.model, config=generate_config(sampling, hf, system_message), base_url=target.base_url,
                       memoize=False, **target.model_args)
-    with model:
+    try:
         logs = inspect_eval(_task_ref(task), model=model, log_dir=str(log_dir), display="none", log_level="warning",
-                            fail_on_error=False, score_display=False, limit=limit, sample_shuffle=None)
+                            fail_on_error=False, score_display=False, limit=limit)
+    finally:
+        if hf:  # frees the weights now; API clients close asynchronously, inside inspect's own loop
+            model.api.close()
     log = logs[0]
     if log.status != "success":
         why = log.error.message if log.error else log.status
