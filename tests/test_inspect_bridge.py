@@ -77,6 +77,24 @@ def test_two_models_pair_by_sample_id_whatever_the_order(tmp_path):
     assert row.delta == pytest.approx(0.2)
 
 
+def test_a_persona_prompt_reaches_the_model_and_the_item_records(tmp_path):
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    seen: list[tuple[str, str]] = []
+
+    def reply(messages, tools, tool_choice, config):
+        seen.append((messages[0].role, messages[0].text))
+        out = ModelOutput.from_content(model="mockllm", content="No idea.")
+        out.usage = ModelUsage(input_tokens=8, output_tokens=4, total_tokens=12)
+        return out
+
+    result = run_inspect(load_inspect_task(FILE_SPEC, base_dir=REPO), InspectTarget("mockllm/model", {"custom_outputs": reply}),
+                         SamplingConfig(max_new_tokens=8), tmp_path, system_message="You are a careful assistant.")
+    assert seen == [("system", "You are a careful assistant.")] * 6
+    assert [m.role for m in result.items[0].prompt] == ["system", "user"]
+    assert result.items[0].prompt[0].content == "You are a careful assistant."
+
+
 def test_a_served_endpoint_answers_when_evals_inspect_names_one(tmp_path, monkeypatch):
     """`evals.inspect.model` + `base_url`: inspect's openai-api provider against a loopback
     OpenAI-compatible server (no model folder is loaded)."""

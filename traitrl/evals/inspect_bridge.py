@@ -269,14 +269,15 @@ def read_inspect_log(location: str | Path, task: InspectTask, *, seed: int = 0) 
     if task.scorer is not None and scorers and task.scorer not in scorers:
         raise UserError(f"{task.shown}: task {task.name} has no scorer {task.scorer!r}; it has {', '.join(scorers)}")
     epochs = max(s.epoch for s in samples) > 1
-    items = [_item(s, scorer, epochs, str(location)) for s in samples]
+    system = log.eval.model_generate_config.system_message  # a persona condition's prompt, sent first
+    items = [_item(s, scorer, epochs, str(location), system) for s in samples]
     return BenchmarkResult.from_items(
         items=items, seed=seed, id=task.eval_id, family="benchmark", domains=[], format=FORMAT,
         metric=scorer or "score", higher_is_better=task.higher_is_better, sha256=task.sha256, path=task.shown,
     )
 
 
-def _item(sample, scorer: str | None, epochs: bool, location: str) -> ItemRecord:
+def _item(sample, scorer: str | None, epochs: bool, location: str, system: str | None) -> ItemRecord:
     grade: dict[str, Any] = {"scorer": scorer, "sample_id": sample.id, "epoch": sample.epoch, "log": location,
                              "target": sample.target}
     score = (sample.scores or {}).get(scorer) if scorer else None
@@ -293,7 +294,8 @@ def _item(sample, scorer: str | None, epochs: bool, location: str) -> ItemRecord
     if reason is not None:
         grade["reason"] = reason
     item_id = f"{sample.id}#{sample.epoch}" if epochs else str(sample.id)
-    return ItemRecord(item_id=item_id, prompt=_prompt(sample), response=sample.output.completion if sample.output else "",
+    prompt = ([{"role": "system", "content": system}] if system else []) + _prompt(sample)
+    return ItemRecord(item_id=item_id, prompt=prompt, response=sample.output.completion if sample.output else "",
                       score=value, grade=grade)
 
 
