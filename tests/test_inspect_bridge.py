@@ -166,6 +166,8 @@ def test_specs_are_checked_before_any_model_work(tmp_path):
         load_inspect_task(FILE_SPEC + "@sha256=" + "0" * 64, base_dir=REPO)
     with pytest.raises(UserError, match="no Python module"):
         load_inspect_task("inspect:no_such_module_here:task")
+    with pytest.raises(UserError, match="module tests.fixtures.inspect_tasks has no task function 'nosuch'"):
+        load_inspect_task("inspect:tests.fixtures.inspect_tasks:nosuch")
     digest = hashlib.sha256(TASKS.read_bytes()).hexdigest()
     task = load_inspect_task(FILE_SPEC + f"@sha256={digest}@higher_is_better=false", base_dir=REPO)
     assert (task.name, task.eval_id, task.sha256, task.higher_is_better) == ("arithmetic", "inspect:arithmetic", digest, False)
@@ -175,6 +177,14 @@ def test_specs_are_checked_before_any_model_work(tmp_path):
     assert proc.returncode == 2 and "no task 'nosuch'" in proc.stderr + proc.stdout
     with pytest.raises(UserError, match="base_url is set but model is not"):
         load_config(None, ["evals.inspect.base_url=http://localhost:8000/v1"])
+
+
+def test_without_inspect_ai_the_error_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "inspect_ai", None)  # what an environment without it imports
+    with pytest.raises(UserError, match=r"pip install 'traitrl\[inspect\]'"):
+        load_inspect_task(FILE_SPEC, base_dir=REPO)
 
 
 def test_score_values_follow_inspect_and_never_fold_unreadable_ones_into_zero():

@@ -66,10 +66,6 @@ class InspectTarget:
     base_url: str | None = None
 
 
-def is_inspect_spec(spec: str) -> bool:
-    return spec.partition(":")[0] == PREFIX
-
-
 def _require_inspect():
     try:
         import inspect_ai
@@ -79,7 +75,7 @@ def _require_inspect():
     return inspect_ai
 
 
-def _options(spec: str, rest: str) -> tuple[str, dict[str, str]]:
+def _options(rest: str) -> tuple[str, dict[str, str]]:
     options: dict[str, str] = {}
     while m := _OPTION.search(rest):
         options.setdefault(m.group(1), m.group(2))  # rightmost wins
@@ -93,7 +89,7 @@ def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask
     prefix, _, rest = spec.partition(":")
     if prefix != PREFIX or not rest:
         raise UserError(f"benchmark {spec!r}: expected inspect:TASK_FILE.py[@TASK] or inspect:MODULE:TASK")
-    rest, opts = _options(spec, rest)
+    rest, opts = _options(rest)
     sha = opts.get("sha256", "").lower() or None
     if sha is not None and not _HEX64.match(sha):
         raise UserError(f"benchmark {spec!r}: sha256 must be 64 hexadecimal characters")
@@ -105,6 +101,7 @@ def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask
         module, _, name = rest.partition(":")
         source = _module_file(spec, module)
         shown = rest
+        _module_task(shown, module, name)  # imported now, so a missing task fails before model work
     else:
         file, _, name = rest.partition(".py@") if ".py@" in rest else (rest, "", "")
         file = file + ".py" if name else file
@@ -225,9 +222,13 @@ def run_for_model(task: InspectTask, model_dir: Path, config: Config, log_dir: P
 def _task_ref(task: InspectTask):
     if task.module is None:
         return f"{task.source.resolve()}@{task.name}"
-    fn = getattr(importlib.import_module(task.module), task.name, None)
+    return _module_task(task.shown, task.module, task.name)
+
+
+def _module_task(shown: str, module: str, name: str):
+    fn = getattr(importlib.import_module(module), name, None)
     if not callable(fn):
-        raise UserError(f"{task.shown}: module {task.module} has no task function {task.name!r}")
+        raise UserError(f"{shown}: module {module} has no task function {name!r}")
     return fn
 
 
