@@ -95,6 +95,26 @@ def test_a_persona_prompt_reaches_the_model_and_the_item_records(tmp_path):
     assert result.items[0].prompt[0].content == "You are a careful assistant."
 
 
+def test_who_answers_follows_the_policy_and_evals_inspect(tmp_path):
+    from tests.helpers.tiny_model import save_tiny_llama
+    from traitrl.evals.inspect_bridge import policy_target
+
+    model = save_tiny_llama(tmp_path / "My Policy")
+    hf = policy_target(model, load_config(None, ["policy.dtype=bfloat16", "policy.device=cpu",
+                                                 "evals.sampling.temperature=0"]))
+    assert hf.model == "hf/My-Policy" and hf.base_url is None
+    assert hf.model_args == {"model_path": str(model.resolve()), "device": "cpu", "do_sample": False,
+                             "trust_remote_code": False, "dtype": "bfloat16"}
+    vllm = policy_target(model, load_config(None, ["evals.inspect.model=vllm", "policy.vllm_max_model_length=2048",
+                                                   f"policy.chat_template={REPO / 'configs/scale/chatml.jinja'}"]))
+    assert vllm.model == f"vllm/{model.resolve()}"
+    assert vllm.model_args == {"dtype": "float32", "tensor_parallel_size": 1, "max_model_len": 2048,
+                               "chat_template": str((REPO / "configs/scale/chatml.jinja").resolve())}
+    served = policy_target(tmp_path / "absent", load_config(None, ["evals.inspect.model=openai-api/vllm/p",
+                                                                   "evals.inspect.base_url=http://h:8000/v1"]))
+    assert (served.model, served.base_url, served.model_args) == ("openai-api/vllm/p", "http://h:8000/v1", {})
+
+
 def test_a_served_endpoint_answers_when_evals_inspect_names_one(tmp_path, monkeypatch):
     """`evals.inspect.model` + `base_url`: inspect's openai-api provider against a loopback
     OpenAI-compatible server (no model folder is loaded)."""

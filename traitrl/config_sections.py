@@ -117,7 +117,7 @@ class SamplingConfig(_Section):
 class InspectOptions(_Section):
     """Who answers `inspect:` benchmark tasks (`traitrl.evals.inspect_bridge`)."""
 
-    model: str | None = Field(None, description="inspect_ai model that answers the tasks (None = the evaluated model folder itself, as an inspect `hf/` model on policy.device); a served copy of it, e.g. openai-api/vllm/my-policy, needs base_url and the service's key in VLLM_API_KEY")
+    model: str | None = Field(None, description="inspect_ai model that answers the tasks: None = the evaluated model folder itself, as an inspect `hf/` model on policy.device; vllm = that folder served by inspect's vLLM provider (needs vllm; policy.vllm_max_model_length and vllm_tensor_parallel_size apply); any other name = a served copy of it, e.g. openai-api/vllm/my-policy with base_url and the key in VLLM_API_KEY")
     base_url: str | None = Field(None, description="base URL of the served model's OpenAI-compatible API, e.g. http://localhost:8000/v1")
 
     @model_validator(mode="after")

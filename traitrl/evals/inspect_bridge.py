@@ -142,15 +142,24 @@ def _module_file(spec: str, module: str) -> Path:
 
 
 def policy_target(model_dir: str | Path, config: Config) -> InspectTarget:
-    """The model inspect runs for `model_dir` under `config`: `evals.inspect.model` when set (a served
-    copy), else the folder as an `hf/` model with the policy's device, dtype and chat template."""
+    """The model inspect runs for `model_dir` under `config`: the folder as an `hf/` model with the
+    policy's device, dtype and chat template; with `evals.inspect.model: vllm`, the folder served by
+    inspect's vLLM provider; with any other `evals.inspect.model`, that (served) model."""
     from traitrl.models.loader import check_model_dir, resolve_device
 
     opts = config.evals.inspect
+    policy, sampling = config.policy, config.evals.sampling
+    if opts.model == "vllm":  # inspect starts `vllm serve` on the folder (and stops it after)
+        path = check_model_dir(model_dir).resolve()
+        server: dict[str, Any] = {"dtype": policy.dtype, "tensor_parallel_size": policy.vllm_tensor_parallel_size}
+        if policy.vllm_max_model_length is not None:
+            server["max_model_len"] = policy.vllm_max_model_length
+        if policy.chat_template is not None:
+            server["chat_template"] = str(Path(policy.chat_template).resolve())
+        return InspectTarget(model=f"vllm/{path}", model_args=server)
     if opts.model is not None:
         return InspectTarget(model=opts.model, base_url=opts.base_url)
     path = check_model_dir(model_dir).resolve()
-    policy, sampling = config.policy, config.evals.sampling
     args: dict[str, Any] = {
         "model_path": str(path),
         "device": str(resolve_device(policy.device)),
@@ -201,13 +210,21 @@ def run_inspect(task: InspectTask, target: InspectTarget, sampling: SamplingConf
         logs = inspect_eval(_task_ref(task), model=model, log_dir=str(log_dir), display="none", log_level="warning",
                             fail_on_error=False, score_display=False, limit=limit)
     finally:
-        if hf:  # frees the weights now; API clients close asynchronously, inside inspect's own loop
-            model.api.close()
+        _release(model)
     log = logs[0]
     if log.status != "success":
         why = log.error.message if log.error else log.status
         raise UserError(f"{task.shown}: inspect task {task.name} did not finish ({why}); see {log.location}")
     return read_inspect_log(log.location, task, seed=seed)
+
+
+def _release(model) -> None:
+    """Free what the provider holds now: hf's weights, the `vllm serve` process inspect started.
+    API clients can only close asynchronously (inspect raises RuntimeError); they hold no GPU."""
+    try:
+        model.api.close()
+    except RuntimeError:
+        pass
 
 
 def run_for_model(task: InspectTask, model_dir: Path, config: Config, log_dir: Path,
