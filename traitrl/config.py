@@ -24,6 +24,7 @@ from traitrl import taxonomy
 from traitrl.config_sections import (  # noqa: F401  (re-exported: `from traitrl.config import EvalConfig`)
     CorpusConfig,
     EvalConfig,
+    InspectOptions,
     LoraOptions,
     OrganismConfig,
     PolicyConfig,

@@ -114,6 +114,19 @@ class SamplingConfig(_Section):
     seed: int = Field(0, description="sampling seed")
 
 
+class InspectOptions(_Section):
+    """Who answers `inspect:` benchmark tasks (`traitrl.evals.inspect_bridge`)."""
+
+    model: str | None = Field(None, description="inspect_ai model that answers the tasks: None = the evaluated model folder itself, as an inspect `hf/` model on policy.device; vllm = that folder served by inspect's vLLM provider (needs vllm; policy.vllm_max_model_length and vllm_tensor_parallel_size apply); any other name = a served copy of it, e.g. openai-api/vllm/my-policy with base_url and the key in VLLM_API_KEY")
+    base_url: str | None = Field(None, description="base URL of the served model's OpenAI-compatible API, e.g. http://localhost:8000/v1")
+
+    @model_validator(mode="after")
+    def _url_needs_model(self) -> InspectOptions:
+        if self.base_url is not None and self.model is None:
+            raise ValueError("base_url is set but model is not: name the served model, e.g. model: openai-api/vllm/my-policy")
+        return self
+
+
 class EvalConfig(_Section):
     n_items: int = Field(100, ge=2, description="items per evaluation")
     item_seed: int = Field(0, description="seed of the eval items; keep it fixed across models so results pair up")
@@ -122,6 +135,7 @@ class EvalConfig(_Section):
     threads: int = Field(1, ge=0, description="torch threads for generation (0 = torch's default); one thread avoids OpenMP oversubscription, which slows small models many-fold on a busy CPU")
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
+    inspect: InspectOptions = Field(default_factory=InspectOptions)
 
     _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
     _families = field_validator("families")(lambda v: _known_families(v))
@@ -145,8 +159,22 @@ class PolicyConfig(_Section):
     vllm_mode: Literal["colocate", "server"] = Field("colocate", description="TRL's vLLM mode: colocate = vLLM shares the training GPUs in-process; server = a separate `trl vllm-serve` on other GPUs")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="share of each GPU's memory vLLM may take in colocate mode (the rest holds weights, gradients and optimizer state)")
     vllm_server_base_url: str | None = Field(None, description="URL of `trl vllm-serve` in server mode, e.g. http://10.0.0.5:8000 (None = TRL's default, localhost:8000)")
+    vllm_max_model_length: int | None = Field(None, ge=1, description="vLLM's context window in tokens (colocate mode): at least the longest prompt plus train.max_completion_length; None = the model config's, which for Llama-3.1-8B reserves a 131k-token KV cache")
+    vllm_tensor_parallel_size: int = Field(1, ge=1, description="GPUs each colocated vLLM engine is split over (colocate mode; for server mode pass it to `trl vllm-serve`)")
+    vllm_enable_sleep_mode: bool = Field(False, description="offload vLLM's weights and KV cache during the optimizer step (colocate mode): frees GPU memory at the cost of a transfer per step")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (transformers' activation checkpointing): needed to fit 1-8 B models, a net loss for tiny ones")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the policy runs for generation, evaluation and fine-tuning: auto = a CUDA GPU when one is present, else the CPU; cuda fails without a GPU")
+
+    @model_validator(mode="after")
+    def _colocate_only(self) -> PolicyConfig:
+        # TRL reads these only in colocate mode; in server mode they belong to `trl vllm-serve`
+        if self.vllm_mode == "server":
+            set_here = [k for k, default in (("vllm_max_model_length", None), ("vllm_tensor_parallel_size", 1),
+                                             ("vllm_enable_sleep_mode", False)) if getattr(self, k) != default]
+            if set_here:
+                raise ValueError(f"{', '.join(set_here)} apply in vllm_mode colocate only; in server mode pass them "
+                                 "to `trl vllm-serve` (--max_model_len, --tensor_parallel_size), or use colocate")
+        return self
 
 
 class LoraOptions(_Section):

@@ -18,7 +18,7 @@ def eval_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = Path("results.json"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH[@sha256=HEX] of a public benchmark file (repeatable).")] = None,
+    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH[@sha256=HEX] of a public benchmark file, or inspect:TASK_FILE.py[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable).")] = None,
     persona: Annotated[str, typer.Option(help="System-prompt condition: none, known_careful, known_harmful, careful, harmful.")] = "none",
     suite: Annotated[bool, typer.Option(help="Run the organism's held-out suite (turn off to run only --benchmark files).")] = True,
     sensitivity: Annotated[bool, typer.Option(help="Also run the known careful and harmful personas and flag evals whose spread is not significant.")] = False,
@@ -37,11 +37,13 @@ def eval_command(
         console.print(table)
         return
     from traitrl.atomic import check_output_file
+    from traitrl.evals.external import split_benchmarks
     from traitrl.evals.importers import load_benchmark
 
     cfg = resolve_config(config, set_, model)
     check_output_file(out)  # a folder or an unwritable place in --out fails now, not after the generation
-    for spec in benchmark or []:  # every benchmark file is checked before the model is looked at
+    _, files = split_benchmarks(benchmark or [])  # inspect tasks are checked here too
+    for spec in files:  # every benchmark file is checked before the model is looked at
         load_benchmark(spec)
     require_model_dir(model)
 

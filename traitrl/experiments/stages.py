@@ -107,16 +107,21 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
     """The held-out suite (and any benchmark files) on `model` under one persona condition,
     written with per-item records to `dest`."""
     from traitrl.evals.benchmarks import judge_grader, run_benchmark
+    from traitrl.evals.external import log_dir_for, split_benchmarks
     from traitrl.evals.importers import get_format, load_benchmark
     from traitrl.evals.registry import select
     from traitrl.evals.results import save_results
     from traitrl.evals.runner import evaluate as run_suite
-    from traitrl.evals.runner import suite_generations
+    from traitrl.evals.runner import persona_prompt, suite_generations
     from traitrl.models.loader import load_policy
 
     cfg = ctx.config
-    benches = [load_benchmark(b) for b in benchmarks or []]  # every file is checked before model work
+    external, files = split_benchmarks(benchmarks or [])  # inspect tasks, checked before model work
+    benches = [load_benchmark(b) for b in files]  # every file is checked before model work
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
+    # external frameworks load their own copy of the model: run them before ours is in memory
+    ran = [e.run(ctx.path(model.path), cfg, log_dir_for(ctx.path(dest), e.kind.prefix),
+                 system_message=persona_prompt(persona, e.eval_id)) for e in external]
     policy = load_policy(ctx.path(model.path), cfg)
     with _bar(show_progress) as task:
         results = run_suite(policy, cfg, model.name, persona,
@@ -131,6 +136,7 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
             results.benchmarks.append(run_benchmark(policy, b, judge=judge_grader(judge) if judge else None,
                                                     seed=cfg.evals.sampling.seed,
                                                     progress=task(f"{b.format}:{b.name}", b.n_items)))
+        results.benchmarks.extend(ran)
         if judge is not None:
             results = results.model_copy(update={"meta": {**results.meta, "judge": {**cfg.judge.settings(), **judge.stats()}}})
     save_results(ctx.path(dest), results)

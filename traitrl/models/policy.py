@@ -81,7 +81,10 @@ def grpo_policy_args(policy: PolicyConfig) -> dict[str, Any]:
     args: dict[str, Any] = {"activation_checkpointing": policy.gradient_checkpointing}
     if resolve_use_vllm(policy):
         args.update(use_vllm=True, vllm_mode=policy.vllm_mode,
-                    vllm_gpu_memory_utilization=policy.vllm_gpu_memory_utilization)
+                    vllm_gpu_memory_utilization=policy.vllm_gpu_memory_utilization,
+                    vllm_max_model_length=policy.vllm_max_model_length,
+                    vllm_tensor_parallel_size=policy.vllm_tensor_parallel_size,
+                    vllm_enable_sleep_mode=policy.vllm_enable_sleep_mode)
         if policy.vllm_mode == "server" and policy.vllm_server_base_url:
             args["vllm_server_base_url"] = policy.vllm_server_base_url
     return args

@@ -261,8 +261,10 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)
-    model, tokenizer = load_model(init, config.policy, to_device=False)  # the Trainer places it
+    # the training arguments first: under DeepSpeed ZeRO-3 they install the config that makes
+    # from_pretrained shard the weights as they load (HfDeepSpeedConfig), instead of loading whole
     args = grpo_args(tc, out, config.policy)
+    model, tokenizer = load_model(init, config.policy, to_device=False)  # the Trainer places it
     decode_length = None
     # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
     if tc.fixed_length_rollouts and not args.use_vllm and _fixed_length(args, model, tokenizer):
