@@ -267,7 +267,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
     if tc.fixed_length_rollouts and not args.use_vllm and _fixed_length(args, model, tokenizer):
         decode_length = tc.max_completion_length
-    router = make_router(grader, judge, RewardStats(decode_length))
+    router = make_router(grader, judge, RewardStats(decode_length), names={s.grader for s in mix.rows})
     router.check({s.grader for s in mix.rows})  # fail before any model work
     dev = dev_subset(dev_rows, tc.dev_items)
     log = MetricsLog(out / "metrics.jsonl")
