@@ -15,6 +15,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from traitrl.atomic import write_jsonl
+from traitrl.errors import UserError
 from traitrl.train.rewards import RewardStats
 
 METRICS_FILE = "metrics.jsonl"
@@ -73,6 +74,32 @@ class TrainCounters(TrainerCallback, ExportableState):
         saved = state.stateful_callbacks.get(type(self).__name__) if state.global_step else None
         if isinstance(saved, dict):
             self.stats.load(saved.get("attributes", {}).get("saved_stats", {}))
+
+
+class UnscoredGuard(TrainerCallback):
+    """Stops a run whose rewards are mostly unscored: after the first `steps` optimizer steps, an
+    unscored share above `max_rate` is a UserError naming the share and the commonest reasons.
+    Unscored rewards give no advantage, so such a run would train on almost nothing while looking
+    healthy (loss and grad-norm 0, exit 0). Raised before that step's checkpoint is written, so a
+    corrected rerun (other data, graders or threshold: another key) starts afresh."""
+
+    def __init__(self, stats: RewardStats, max_rate: float, steps: int) -> None:
+        self.stats = stats
+        self.max_rate = max_rate
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step != min(self.steps, state.max_steps) or self.max_rate >= 1:
+            return
+        rate = self.stats.unscored_rate()
+        if rate is None or rate <= self.max_rate:
+            return
+        reasons = "; ".join(f"{why!r} ({n})" for why, n in self.stats.top_reasons(3)) or "none recorded"
+        raise UserError(
+            f"train: {100 * rate:.0f} % of the rewards of the first {state.global_step} optimizer steps were unscored "
+            f"({self.stats.unscored} of {self.stats.completions}; train.max_unscored_rate is {self.max_rate:g}). "
+            f"Most common reasons: {reasons}. Unscored rewards give no gradient: use graders that fit the data "
+            "(a verifier for its answers, a judge that replies), or raise train.max_unscored_rate.")
 
 
 class CheckpointScorer(TrainerCallback):
