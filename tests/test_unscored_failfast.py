@@ -77,3 +77,66 @@ def test_a_scored_run_trains_and_records_no_unscored_rewards(model, tmp_path):
                  show_progress=False)
     assert none.unscored_rate == 1.0
     assert none.unscored_reasons == {"tests.helpers.user_rewards:always_none: returned None": 16}
+
+
+# -- judged rewards: an endpoint that only returns empty replies, and a flaky one ----------------------
+
+def judged(folder: Path) -> Path:
+    write_scenarios(folder / "train.jsonl", rows("llm_judge", "train", 8))
+    write_scenarios(folder / "dev.jsonl", rows("llm_judge", "dev", 2))
+    return folder
+
+
+def judge_config(url: str, *extra: str):
+    judge = [f"judge.base_url={url}", "judge.model=tiny-judge", "judge.api_key_env=null", "judge.backoff_base_s=0",
+             "judge.backoff_max_s=0", "judge.timeout_s=5"]
+    return load_config("configs/smoke.yaml", [f"train.{a}" for a in RUN] + judge + list(extra))
+
+
+def test_a_judge_that_returns_empty_replies_stops_training(model, tmp_path):
+    from tests.helpers.fault_server import FaultServer
+    from traitrl.train.grpo import train
+
+    with FaultServer(responder=lambda body: "") as srv, pytest.raises(UserError) as err:
+        train(judge_config(srv.base_url, "judge.max_retries=0"), model, tmp_path / "run", arm="baseline",
+              scenarios_dir=judged(tmp_path), show_progress=False)
+    assert "100 % of the rewards of the first 2 optimizer steps were unscored (16 of 16" in str(err.value)
+    assert "llm_judge: 1 of 1 rubric items unjudged: ok: unparseable reply: no criteria_met verdict in ''\" (16)" \
+        in str(err.value)
+
+
+def test_judge_statistics_are_recorded_in_train_json(model, tmp_path):
+    from tests.helpers.fault_server import FaultPlan, FaultServer
+    from traitrl.train.grpo import train
+
+    faults = FaultPlan(rate=0.3, kinds=("429", "500"), seed=1)
+    with FaultServer(faults=faults) as srv:
+        rec = train(judge_config(srv.base_url, "judge.max_retries=3"), model, tmp_path / "run", arm="baseline",
+                    scenarios_dir=judged(tmp_path), show_progress=False)
+        served = srv.requests
+    j = rec.judge
+    assert (j.model, j.temperature, j.grades) == ("tiny-judge", 0.0, 24)  # 3 steps x 8 completions, one item each
+    assert j.requests == 24 and j.calls == served > j.requests  # faults were retried
+    assert j.retries == j.calls - j.requests and j.failures == 0 and rec.unscored_rate == 0.0
+    assert j.prompt_tokens > 0 and j.completion_tokens > 0
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())["judge"]
+    assert saved["requests"] == 24 and saved["calls"] == served
+
+
+def test_the_report_shows_the_judge_statistics_of_each_arm():
+    from traitrl.report.appendix import arms_section
+    from traitrl.report.schema import ArmStats, RunResults
+    from traitrl.train.record import JudgeStats
+
+    judge = JudgeStats(model="tiny-judge", endpoint="http://127.0.0.1:1/v1", temperature=0.0, grades=24,
+                       requests=24, calls=31, cache_hits=5, retries=7, failures=2, prompt_tokens=12345,
+                       completion_tokens=678)
+    res = RunResults(arms={"baseline": ArmStats(arm="baseline", generated_tokens=400, optimizer_steps=3),
+                           "trait": ArmStats(arm="trait", generated_tokens=400, optimizer_steps=3,
+                                             unscored_rate=0.125, judge=judge)})
+    html = arms_section(res)
+    assert "LLM judge in training" in html
+    row = html[html.index("LLM judge in training"):]
+    for cell in ("tiny-judge", ">24<", ">5<", ">2<", "12,345", ">678<", "12.5 %"):
+        assert cell in row, cell
+    assert "LLM judge" not in arms_section(RunResults(arms={"baseline": res.arms["baseline"]}))
