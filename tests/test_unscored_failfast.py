@@ -35,9 +35,13 @@ def model(tmp_path_factory) -> Path:
 
 
 def data(folder: Path, reward: str) -> Path:
+    """train.jsonl graded by a user reward; dev.jsonl adds two GSM8K rows, scored by the numeric verifier."""
+    from traitrl.scenarios.importers import import_rows
+
     spec = f"tests.helpers.user_rewards:{reward}"
+    gsm8k = import_rows("gsm8k", Path(__file__).parent / "fixtures" / "gsm8k_test_10.jsonl", split="dev", limit=2)
     write_scenarios(folder / "train.jsonl", rows(spec, "train", 8))
-    write_scenarios(folder / "dev.jsonl", rows(spec, "dev", 2))
+    write_scenarios(folder / "dev.jsonl", rows(spec, "dev", 2) + gsm8k.rows)
     return folder
 
 
@@ -69,6 +73,8 @@ def test_a_scored_run_trains_and_records_no_unscored_rewards(model, tmp_path):
     rec = train(cfg, model, out, arm="baseline", scenarios_dir=data(tmp_path, "length_reward"), show_progress=False)
     assert rec.optimizer_steps == 3 and rec.completions == 24
     assert rec.unscored_rate == 0.0 and rec.unscored_reasons == {} and rec.judge is None
+    # the verifier rows of dev.jsonl are scored at every checkpoint (the user-reward rows are not)
+    assert rec.curve.steps == [0, 1, 2, 3] and rec.final["dev_n"] == {"trait": 0, "capability": 2}
     before, after = load_file(str(model / "model.safetensors")), load_file(str(out / "model" / "model.safetensors"))
     assert any(not torch.equal(before[k], after[k]) for k in before), "GRPO did not change the policy"
     # the same data with the check switched off (max_unscored_rate 1) trains through an unscored run
