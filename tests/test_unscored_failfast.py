@@ -62,6 +62,17 @@ def test_a_run_whose_rewards_are_all_unscored_stops_with_the_share_and_the_reaso
     assert steps == [1]  # step 1 ran and was logged; nothing after the check
 
 
+@pytest.mark.slow
+def test_the_train_command_exits_2_with_the_message(model, tmp_path):
+    from tests.conftest import run_cli
+
+    sets = [x for a in RUN for x in ("--set", f"train.{a}")]
+    r = run_cli("train", "--config", "configs/smoke.yaml", "--init", str(model), "--arm", "baseline",
+                "--scenarios", str(data(tmp_path, "always_none")), "--out", str(tmp_path / "run"), *sets)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "100 % of the rewards of the first 2 optimizer steps were unscored" in " ".join(r.stderr.split())
+
+
 def test_a_scored_run_trains_and_records_no_unscored_rewards(model, tmp_path):
     import torch
     from safetensors.torch import load_file
