@@ -91,15 +91,30 @@ class UnscoredGuard(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step != min(self.steps, state.max_steps) or self.max_rate >= 1:
             return
-        rate = self.stats.unscored_rate()
-        if rate is None or rate <= self.max_rate:
+        unscored, completions = self._totals()
+        if not completions or unscored / completions <= self.max_rate:
             return
+        rate = unscored / completions
         reasons = "; ".join(f"{why!r} ({n})" for why, n in self.stats.top_reasons(3)) or "none recorded"
         raise UserError(
             f"train: {100 * rate:.0f} % of the rewards of the first {state.global_step} optimizer steps were unscored "
-            f"({self.stats.unscored} of {self.stats.completions}; train.max_unscored_rate is {self.max_rate:g}). "
+            f"({unscored} of {completions}; train.max_unscored_rate is {self.max_rate:g}). "
             f"Most common reasons: {reasons}. Unscored rewards give no gradient: use graders that fit the data "
             "(a verifier for its answers, a judge that replies), or raise train.max_unscored_rate.")
+
+
+    def _totals(self) -> tuple[int, int]:
+        """Unscored and all rewards so far, summed over the processes of a distributed run, so that
+        every process takes the same decision (one stopping alone would leave the others waiting)."""
+        from accelerate import PartialState
+
+        local = (self.stats.unscored, self.stats.completions)
+        if PartialState().num_processes == 1:
+            return local
+        from accelerate.utils import gather_object
+
+        everyone = gather_object([local])
+        return sum(u for u, _ in everyone), sum(n for _, n in everyone)
 
 
 class CheckpointScorer(TrainerCallback):
