@@ -137,3 +137,10 @@ def test_user_rewards_are_checked_when_loaded(tmp_path):
         load_user_reward("tests.helpers.user_rewards:no_kwargs")
     with pytest.raises(UserError, match="no such file"):
         load_user_reward(f"{tmp_path / 'absent.py'}:f")
+
+
+def test_a_row_without_its_answer_is_unscored_not_a_crash():
+    grades = NumericVerifier().grades([[]] * 2, ["#### 3", "#### 3"], world=[json.dumps({"answer": "3"}), "{}"])
+    assert [g.value for g in grades] == [1.0, None]
+    assert grades[1].reason == "the row's world record has no 'answer'"
+    assert NumericVerifier()([[]], ["#### 3"]) == [None]  # no world column at all

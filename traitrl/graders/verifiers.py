@@ -19,6 +19,7 @@ a reply that states a wrong number is 0, a reply that states no number is not gr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -144,7 +145,13 @@ class Verifier:
                **kwargs: Any) -> list[Grade]:
         if world is None:
             return [Grade.unscored(f"{self.name}: the row has no `world` record with its answer")] * len(completions)
-        return [self.grade(completion_text(c), _truth(w)) for c, w in zip(completions, world, strict=True)]
+        return [self._grade_row(completion_text(c), w) for c, w in zip(completions, world, strict=True)]
+
+    def _grade_row(self, response: str, world: Any) -> Grade:
+        try:
+            return self.grade(response, _truth(world))
+        except KeyError as e:  # a row that bypassed `Scenario` validation
+            return Grade.unscored(f"the row's world record has no {e.args[0]!r}")
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], world: Sequence[Any] | None = None,
                  **kwargs: Any) -> list[float | None]:
@@ -208,11 +215,16 @@ class ChoiceVerifier(Verifier):
         return _verdict(got == want, got, want, "letter")
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 class RegexVerifier(Verifier):
     name = REGEX
 
     def grade(self, response: str, truth: Mapping[str, Any]) -> Grade:
-        pattern = re.compile(str(truth["pattern"]))
+        pattern = _compiled(str(truth["pattern"]))
         if "answer" not in truth:
             hit = pattern.search(response) is not None
             return Grade(value=float(hit), explanation=f"pattern {'found' if hit else 'not found'}",
