@@ -123,21 +123,38 @@ def test_a_judge_that_returns_empty_replies_stops_training(model, tmp_path):
 
 
 def test_judge_statistics_are_recorded_in_train_json(model, tmp_path):
+    from transformers import TrainerCallback
+
     from tests.helpers.fault_server import FaultPlan, FaultServer
     from traitrl.train.grpo import train
 
+    class Crash(Exception):
+        pass
+
+    class KillAtStep2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 2:
+                raise Crash  # before checkpoint-2 is written: the rerun resumes from checkpoint-1
+
     faults = FaultPlan(rate=0.3, kinds=("429", "500"), seed=1)
+    cfg = judge_config("http://127.0.0.1:9/v1", "judge.max_retries=3")
     with FaultServer(faults=faults) as srv:
-        rec = train(judge_config(srv.base_url, "judge.max_retries=3"), model, tmp_path / "run", arm="baseline",
-                    scenarios_dir=judged(tmp_path), show_progress=False)
+        cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"base_url": srv.base_url})})
+        with pytest.raises(Crash):
+            train(cfg, model, tmp_path / "run", arm="baseline", scenarios_dir=judged(tmp_path), show_progress=False,
+                  callbacks=[KillAtStep2()], key="judged-run")
+        rec = train(cfg, model, tmp_path / "run", arm="baseline", scenarios_dir=judged(tmp_path), show_progress=False,
+                    key="judged-run")
         served = srv.requests
+    assert rec.resumed_from.endswith("checkpoint-1")
     j = rec.judge
-    assert (j.model, j.temperature, j.grades) == ("tiny-judge", 0.0, 24)  # 3 steps x 8 completions, one item each
-    assert j.requests == 24 and j.calls == served > j.requests  # faults were retried
+    # 3 steps x 8 completions, one item each: step 1 from before the restart, steps 2 and 3 after it
+    assert (j.model, j.temperature, j.grades) == ("tiny-judge", 0.0, 24)
+    assert served > j.calls > j.requests == 24  # faults were retried; the lost step 2 was asked again
     assert j.retries == j.calls - j.requests and j.failures == 0 and rec.unscored_rate == 0.0
     assert j.prompt_tokens > 0 and j.completion_tokens > 0
     saved = json.loads((tmp_path / "run" / "train.json").read_text())["judge"]
-    assert saved["requests"] == 24 and saved["calls"] == served
+    assert saved["requests"] == 24 and saved["calls"] == j.calls
 
 
 def test_the_report_shows_the_judge_statistics_of_each_arm():

@@ -61,19 +61,30 @@ def _clean(value: Any) -> Any:
 
 
 class TrainCounters(TrainerCallback, ExportableState):
-    """Carries the router's running totals (generated tokens, reward sums) in every checkpoint's
-    `trainer_state.json`, written together with it, and restores them when a run resumes."""
+    """Carries the router's running totals (generated tokens, reward sums) and the judge's counters
+    in every checkpoint's `trainer_state.json`, written together with it, and restores them when a
+    run resumes, so a resumed run's totals count the work before its restart too."""
 
-    def __init__(self, stats: RewardStats | None = None) -> None:
+    def __init__(self, stats: RewardStats | None = None, judge: Any = None) -> None:
         self.stats = stats if stats is not None else RewardStats()
+        self.judge = judge  # an LLMJudge (its `stats()`), or None
+        self.judge_before: dict[str, int] = {}  # the judge's counters up to the checkpoint resumed from
+
+    def judge_totals(self) -> dict[str, int]:
+        """The judge's counters over the whole run (numeric ones; rates are recomputed from them)."""
+        now = {k: v for k, v in (self.judge.stats() if self.judge is not None else {}).items()
+               if isinstance(v, int) and not isinstance(v, bool)}
+        return {k: self.judge_before.get(k, 0) + now.get(k, 0) for k in sorted({*now, *self.judge_before})}
 
     def state(self) -> dict[str, Any]:
-        return {"args": {}, "attributes": {"saved_stats": self.stats.state()}}
+        return {"args": {}, "attributes": {"saved_stats": self.stats.state(), "saved_judge": self.judge_totals()}}
 
     def on_train_begin(self, args, state, control, **kwargs):
         saved = state.stateful_callbacks.get(type(self).__name__) if state.global_step else None
         if isinstance(saved, dict):
-            self.stats.load(saved.get("attributes", {}).get("saved_stats", {}))
+            attributes = saved.get("attributes", {})
+            self.stats.load(attributes.get("saved_stats", {}))
+            self.judge_before = dict(attributes.get("saved_judge", {}))
 
 
 class UnscoredGuard(TrainerCallback):

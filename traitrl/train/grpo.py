@@ -246,7 +246,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from trl import GRPOTrainer
 
     from traitrl.evals.runner import world_of
-    from traitrl.graders.registry import GRADERS
+    from traitrl.graders.registry import GRADERS, LLM_JUDGE
     from traitrl.graders.world import WorldGrader
     from traitrl.models.loader import load_model
     from traitrl.train.callbacks import (
@@ -284,7 +284,8 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     scorer = CheckpointScorer(log, score, router.stats, on_score=progress.on_checkpoint_score if progress else None)
     ours = [scorer, *([progress] if progress else [])] if state.is_main_process else [LastStepSave()]
     guard = UnscoredGuard(router.stats, tc.max_unscored_rate, tc.unscored_check_steps)
-    cbs = [TrainCounters(router.stats), guard, *ours, *extra_callbacks]
+    counters = TrainCounters(router.stats, router.graders.get(LLM_JUDGE))
+    cbs = [counters, guard, *ours, *extra_callbacks]
     trainer = GRPOTrainer(model=model, reward_funcs=[router], args=args, train_dataset=mix.to_dataset(),
                           processing_class=tokenizer, callbacks=cbs, peft_config=peft_config(tc))
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar
@@ -327,13 +328,14 @@ def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_con
     return final
 
 
-def _judge_stats(router):
-    """The judge's counters, when the mix had rows it graded."""
-    from traitrl.graders.registry import LLM_JUDGE
+def _judge_stats(trainer):
+    """The judge's counters over the whole run (resumed runs included), when the mix had rows it graded."""
+    from traitrl.train.callbacks import TrainCounters
     from traitrl.train.record import JudgeStats
 
-    judge = router.graders.get(LLM_JUDGE)
-    return JudgeStats.of(judge).model_dump() if judge is not None and hasattr(judge, "stats") else None
+    counters = next(c for c in trainer.callback_handler.callbacks if isinstance(c, TrainCounters))
+    judge = counters.judge
+    return JudgeStats.of(judge, counters.judge_totals()).model_dump() if judge is not None else None
 
 
 def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from,
@@ -362,7 +364,7 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         "tokens_seen": trainer.state.num_input_tokens_seen,
         "unscored_rate": stats.unscored / stats.completions if stats.completions else None,
         "unscored_reasons": dict(stats.top_reasons(10)),
-        "judge": _judge_stats(router),
+        "judge": _judge_stats(trainer),
         "mix": mix_stats,
         "train_reward_means": stats.means(),
         "final_train_rewards": {k: tail_mean(f"reward_by/kind/{k}") for k in ("trait", "capability")},

@@ -67,9 +67,9 @@ class JudgeStats(_Record):
     errors: dict[str, int] = Field(default_factory=dict, description="failures by kind (error_* counters)")
 
     @classmethod
-    def of(cls, judge: Any) -> JudgeStats:
-        """From an `LLMJudge`: its `settings()` and `stats()`."""
-        settings, stats = judge.settings, judge.stats()
+    def of(cls, judge: Any, counters: Mapping[str, int] | None = None) -> JudgeStats:
+        """From an `LLMJudge`: its `settings` and `counters` (default: its `stats()`)."""
+        settings, stats = judge.settings, judge.stats() if counters is None else counters
         counters = {k: v for k, v in stats.items() if k in cls.model_fields and k not in settings}
         return cls(**{k: settings[k] for k in ("model", "endpoint", "temperature", "seed", "max_tokens")},
                    **counters, errors={k: v for k, v in stats.items() if k.startswith("error_")})
