@@ -46,7 +46,8 @@ class DevCurve(_Record):
 
 class JudgeStats(_Record):
     """The LLM judge's work for one arm: its settings and counters (requests, HTTP calls, cache
-    hits, failures, tokens). Counted by the process that trained; a resumed run counts from its restart."""
+    hits, failures, tokens), by the main process, over the whole run (carried across resumes in the
+    checkpoints; work after the last checkpoint of a killed run is not counted, it is redone)."""
 
     model: str
     endpoint: str
