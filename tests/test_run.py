@@ -22,6 +22,7 @@ TINY = [
     "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
     "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
     "persistence.finetune.dataset_size=64", "persistence.finetune.n_items=4", "run.curve_items=4",
+    "train.max_unscored_rate=1",  # the 300-step organism's rewards are mostly unscored
 ]
 
 

@@ -99,10 +99,10 @@ def test_validate_command_exit_codes(tmp_path):
     assert res.returncode == 2
     assert "bad.jsonl:1:" in res.stderr and "Traceback" not in res.stderr
     row = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])
-    bad.write_text(json.dumps(row) + "\n" + json.dumps(row | {"id": "y", "grader": "regex"}) + "\n")
+    bad.write_text(json.dumps(row) + "\n" + json.dumps(row | {"id": "y", "grader": "regexp"}) + "\n")
     res = run_cli("scenarios", "validate", str(bad))
     assert res.returncode == 2
-    assert "bad.jsonl:2: grader" in res.stderr and "unknown grader 'regex'" in res.stderr
+    assert "bad.jsonl:2: grader" in res.stderr and "unknown grader 'regexp'" in res.stderr
     assert "world, capability, llm_judge" in " ".join(res.stderr.split())
 
 
@@ -133,13 +133,14 @@ def test_grader_registry_routes_every_name_to_its_backend():
     def judge(prompts, completions, **kw):
         return [0.75] * len(completions)
 
-    assert local_graders() == ("world", "capability", "helpfulness") and GRADERS["llm_judge"].needs_judge
+    assert local_graders() == ("world", "capability", "helpfulness", "numeric", "choice", "regex")
+    assert GRADERS["llm_judge"].needs_judge
     router = make_router(world, judge)
     assert set(router.graders) == set(GRADERS) - {"helpfulness"}  # helpfulness needs the world grader's world
     out = router([[]] * 3, ["a", "b", "c"], grader=["capability", "llm_judge", "world"], trait=["arithmetic", "truthfulness", "truthfulness"])
     assert out == [0.25, 0.75, 0.25]
     # no judge, no llm_judge route; a world grader without a world (this stub) has no helpfulness route
-    assert set(make_router(world).graders) == {"world", "capability"}
+    assert set(make_router(world).graders) == {"world", "capability", "numeric", "choice", "regex"}
     with pytest.raises(UserError, match="configure a `judge:` section to grade llm_judge rows"):
         make_router(world).check({"llm_judge"})
     with pytest.raises(ValueError, match="'world' is already registered"):

@@ -119,6 +119,30 @@ def scenarios_validate(file: Annotated[Path, typer.Argument(help="Scenario JSONL
     console.print(f"[green]ok[/green] {file}: {len(scenarios)} scenarios; splits {dict(by_split)}; graders {dict(graders)}")
 
 
+@scenarios_app.command("import")
+def scenarios_import(
+    format_: Annotated[str, typer.Option("--format", help="Source format: gsm8k (question, answer with '#### N') or math (problem, solution with \\boxed{}).")],
+    file: Annotated[Path, typer.Option("--file", help="The dataset's JSONL file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scenario JSONL file to write.")],
+    sha256: Annotated[str | None, typer.Option(help="Refuse the file unless its sha256 is this (pin a download).")] = None,
+    split: Annotated[str, typer.Option(help="Split of the rows: train or dev.")] = "train",
+    domain: Annotated[str, typer.Option(help="Domain recorded on the rows.")] = "education",
+    instruction: Annotated[str, typer.Option(help="Text appended to every question, e.g. how to state the answer.")] = "",
+    limit: Annotated[int | None, typer.Option(help="Import at most this many rows.")] = None,
+) -> None:
+    """Turn a standard RL dataset into capability rows graded by the numeric verifier."""
+    from traitrl.atomic import check_output_file
+    from traitrl.scenarios.importers import import_rows
+    from traitrl.scenarios.io import write_scenarios
+
+    check_output_file(out)
+    imported = import_rows(format_, file, sha256=sha256, split=split, domain=domain, instruction=instruction,
+                           limit=limit)
+    write_scenarios(out, imported.rows)
+    console.print(f"[green]ok[/green] {out}: {len(imported.rows)} {format_} rows (grader numeric) from {file}, "
+                  f"sha256 {imported.sha256}")
+
+
 # -- grader ----------------------------------------------------------------------------------
 @grader_app.command("check")
 def grader_check(

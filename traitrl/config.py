@@ -61,6 +61,8 @@ class TrainConfig(_Section):
     num_generations: int = Field(8, ge=2, description="completions sampled per prompt (the GRPO group)")
     max_completion_length: int = Field(48, ge=1, description="generated tokens per completion at most")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of rollouts")
+    max_unscored_rate: float = Field(0.5, ge=0, le=1, description="stop with an error when more than this share of the rewards of the first unscored_check_steps optimizer steps is unscored (a run on unscored rewards gets no gradient); 1 = never stop")
+    unscored_check_steps: int = Field(3, ge=1, description="optimizer steps whose rewards the max_unscored_rate check is measured over")
     fixed_length_rollouts: bool = Field(True, description="decode every rollout batch to max_completion_length (replies still end at their end token), so every arm spends the same generation compute; false stops a batch once all its replies have ended")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the initial model (0 = no reference model)")
     checkpoint_every: int = Field(10, ge=1, description="save a checkpoint and score dev.jsonl every this many steps")

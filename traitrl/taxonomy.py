@@ -65,6 +65,14 @@ CAPABILITY_KINDS: tuple[str, ...] = (
     "format_instruction",
 )
 
+# Task kinds of capability rows imported from standard RL datasets (`traitrl scenarios import`,
+# or a user's own verifier rows); the world never generates them.
+IMPORTED_CAPABILITY_KINDS: tuple[str, ...] = (
+    "math",
+    "multiple_choice",
+    "verifiable",
+)
+
 EVAL_FAMILIES: tuple[str, ...] = (
     "sycophancy",
     "deception",
@@ -87,4 +95,4 @@ def is_trait(name: str) -> bool:
 
 
 def is_capability(name: str) -> bool:
-    return name in CAPABILITY_KINDS
+    return name in CAPABILITY_KINDS or name in IMPORTED_CAPABILITY_KINDS

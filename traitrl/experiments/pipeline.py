@@ -164,16 +164,22 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
     from traitrl.report.schema import ArmStats, RunMeta, RunResults, eval_scores, save_run_results
 
     timings = {f"{k}_s": v for k, v in run.timings.items()} | {"total_s": round(time.perf_counter() - t_start, 2)}
+    from traitrl.train.record import token_match
+
+    # compute matching, asserted across arms: equal generated tokens, or the gap in words
+    match = token_match({a.name: (a.generated_tokens, bool(a.fixed_length_rollouts)) for a in arms})
     meta = RunMeta(name=cfg.name, config_hash=cfg.hash(), config_path="config.yaml",
                    seeds=sorted({a.seed for a in arms}), traitrl_version=metadata.version("traitrl"),
                    created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                   counts={**counts, "evals": len(results[base.name].evals), "eval_items": cfg.evals.n_items})
+                   counts={**counts, "evals": len(results[base.name].evals), "eval_items": cfg.evals.n_items},
+                   notes=[match.note] if match.note else [])
     res = RunResults(
         meta=meta,
         models={base.name: base.path} | {a.name: a.path for a in arms},
         arms={a.name: ArmStats(arm=a.arm, seed=a.seed, generated_tokens=a.generated_tokens, optimizer_steps=a.optimizer_steps,
                                final_rewards=a.final_rewards, trait_fraction=a.trait_fraction,
-                               trait_domains=a.trait_domains, wall_s=a.wall_s) for a in arms},
+                               trait_domains=a.trait_domains, wall_s=a.wall_s, unscored_rate=a.unscored_rate,
+                               fixed_length_rollouts=a.fixed_length_rollouts, judge=a.judge) for a in arms},
         evals=eval_scores(results),
         scoreboard={k: v.model_dump(mode="json") for k, v in scoreboards.items()},
         training_curves=curves,

@@ -9,7 +9,7 @@ from pydantic import Field
 from traitrl.experiments.stage import StageResult
 from traitrl.persistence.finetune import FinetuneSummary
 from traitrl.persistence.prompting import PromptingSummary
-from traitrl.train.record import DevCurve
+from traitrl.train.record import DevCurve, JudgeStats
 
 
 class ScenariosResult(StageResult):
@@ -42,6 +42,8 @@ class ArmResult(ModelResult):
     unscored_rate: float | None
     curve: DevCurve
     wall_s: float
+    fixed_length_rollouts: bool | None = Field(None, description="every rollout batch decoded max_completion_length tokens")
+    judge: JudgeStats | None = Field(None, description="the LLM judge's requests, cache hits, failures and tokens in training")
 
     def checkpoint(self, step: int) -> ModelResult:
         """The arm's checkpoint after `step` optimizer steps, as a model a stage can evaluate."""

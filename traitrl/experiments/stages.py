@@ -98,6 +98,7 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
         completion_tokens=rec.completion_tokens, trait_fraction=rec.mix.trait_fraction,
         trait_domains=sorted(rec.mix.trait_domains), final_rewards=rec.final_rewards,
         unscored_rate=rec.unscored_rate, curve=rec.curve, wall_s=rec.wall_s,
+        fixed_length_rollouts=rec.fixed_length_rollouts, judge=rec.judge,
     )
 
 

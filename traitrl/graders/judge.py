@@ -200,19 +200,32 @@ class LLMJudge:
         None ("not applicable"), and so do rows whose judgement failed: TRL treats None as NaN and
         leaves it out of the group statistics instead of rewarding 0.
         """
+        graded = await self.grades(prompts, completions, rubric, judge_prompt, grader, **kwargs)
+        return [g.value for g in graded]
+
+    async def grades(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        rubric: Sequence[Any] | None = None,
+        judge_prompt: Sequence[str | None] | None = None,
+        grader: Sequence[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[Grade]:
+        """The grades behind `__call__`, with the reason of every unscored one (the reward router's view)."""
         tasks = [
             _reward_task(i, prompts, completions, rubric, judge_prompt, grader)
             for i in range(len(completions))
         ]
         todo = [(i, t) for i, t in enumerate(tasks) if t is not None]
         grades = await self.grade_batch([t for _, t in todo])
-        rewards: list[float | None] = [None] * len(completions)
+        out = [Grade.unscored("not a judge row (no rubric or judge_prompt)")] * len(completions)
         for (i, _), g in zip(todo, grades, strict=True):
-            rewards[i] = g.value
+            out[i] = g
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and grades:
             log_metric("judge/unscored_frac", sum(not g.scored for g in grades) / len(grades))
-        return rewards
+        return out
 
     def reward_sync(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any

@@ -1,15 +1,18 @@
 """The grader names a scenario row may carry in its `grader` field, registered by decorator.
 
 Each registered name resolves, when a reward router is built, to one of the grading backends
-(the deterministic world grader, or the LLM judge when a `judge:` section is configured). The
-names here are the only ones `Scenario` accepts, so `scenarios validate` refuses a row naming
-an unknown grader with its file and line. This module is light (no openai, no torch): the
-scenario record and the config models import it.
+(the deterministic world grader, the LLM judge when a `judge:` section is configured) or to a
+verifier of `traitrl.graders.verifiers` (numeric, choice, regex). Besides the registered names a
+row may name a user reward as `module:function` (or `path/file.py:function`), imported when the
+router is built. `Scenario` accepts nothing else, so `scenarios validate` refuses a row naming an
+unknown grader, or a verifier row without its answer, with its file and line. This module is
+light (no openai, no torch): the scenario record and the config models import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,8 @@ class GraderSpec:
     resolve: Callable[[GraderBackends], RewardFn | None]
     description: str
     needs_judge: bool = False
+    # raises ValueError when a row's `world` record lacks what this grader reads (a verifier's answer)
+    check_world: Callable[[Mapping[str, Any]], None] | None = None
 
     def build(self, backends: GraderBackends) -> RewardFn | None:
         """The reward function for rows of this grader, or None when its backend is absent."""
@@ -45,15 +50,22 @@ WORLD = "world"
 CAPABILITY = "capability"
 LLM_JUDGE = "llm_judge"
 HELPFULNESS = "helpfulness"
+NUMERIC = "numeric"
+CHOICE = "choice"
+REGEX = "regex"
+# a user reward named by its import path: `package.module:function` or `path/to/file.py:function`
+USER_REWARD = re.compile(r"(?P<module>[A-Za-z_][\w.]*|[^:\s]+\.py):(?P<function>[A-Za-z_]\w*)")
 
 
-def register_grader(name: str, *, needs_judge: bool = False) -> Callable[[Callable[[GraderBackends], RewardFn | None]], GraderSpec]:
+def register_grader(name: str, *, needs_judge: bool = False,
+                    check_world: Callable[[Mapping[str, Any]], None] | None = None,
+                    ) -> Callable[[Callable[[GraderBackends], RewardFn | None]], GraderSpec]:
     """Register `name`; the decorated function picks its backend, its docstring describes it."""
 
     def decorate(resolve: Callable[[GraderBackends], RewardFn | None]) -> GraderSpec:
         if name in GRADERS:
             raise ValueError(f"grader {name!r} is already registered")
-        spec = GraderSpec(name, resolve, (resolve.__doc__ or "").strip(), needs_judge)
+        spec = GraderSpec(name, resolve, (resolve.__doc__ or "").strip(), needs_judge, check_world)
         GRADERS[name] = spec
         return spec
 
@@ -98,8 +110,25 @@ def local_graders() -> tuple[str, ...]:
     return tuple(n for n, s in GRADERS.items() if not s.needs_judge)
 
 
+def is_user_reward(name: str) -> bool:
+    return name not in GRADERS and USER_REWARD.fullmatch(name) is not None
+
+
 def check_grader_name(name: str) -> str:
-    """`name` if registered; otherwise a ValueError listing the allowed names."""
-    if name not in GRADERS:
-        raise ValueError(f"unknown grader {name!r}; allowed: {', '.join(GRADERS)}")
+    """`name` if registered or a user reward's `module:function`; otherwise a ValueError listing
+    the allowed names."""
+    if name not in GRADERS and not is_user_reward(name):
+        raise ValueError(f"unknown grader {name!r}; allowed: {', '.join(GRADERS)}, "
+                         "or a user reward as module:function")
     return name
+
+
+def check_row(name: str, world: Mapping[str, Any]) -> None:
+    """Raise ValueError when a row graded by `name` lacks the ground truth its grader reads."""
+    spec = GRADERS.get(name)
+    if spec is not None and spec.check_world is not None:
+        spec.check_world(world)
+
+
+# the verifiers register themselves on import (they import this module's decorator)
+from traitrl.graders import verifiers as _verifiers  # noqa: E402, F401

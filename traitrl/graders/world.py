@@ -85,6 +85,10 @@ class WorldGrader:
             metadata={"moves": [m.name for m in parsed.moves]},
         )
 
+    def grades(self, prompts: Sequence[Any], completions: Sequence[Any], rubric: Sequence[Any], **kwargs: Any) -> list[Grade]:
+        """The grade of every completion, with the reason of each unscored one (the reward router's view)."""
+        return [self.grade(completion_text(c), r) for c, r in zip(completions, rubric, strict=True)]
+
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], rubric: Sequence[Any], **kwargs: Any) -> list[float | None]:
         """TRL reward function: one float per completion, None when unscored."""
-        return [self.grade(completion_text(c), r).value for c, r in zip(completions, rubric, strict=True)]
+        return [g.value for g in self.grades(prompts, completions, rubric)]

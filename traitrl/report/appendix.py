@@ -50,6 +50,20 @@ def _final_values(res: RunResults, names: Names) -> str:
     return "<h3>Final values</h3>" + table(head, rows, numeric=tuple(range(1, len(head))))
 
 
+def _judge_table(res: RunResults, names: Names) -> str:
+    """The LLM judge's work per arm (requests, cache hits, failures, tokens) and the unscored share."""
+    judged = {k: a for k, a in res.arms.items() if a.judge is not None}
+    if not judged:
+        return ""
+    rows = [[esc(names.label(k)), esc(a.judge.model), f"{a.judge.temperature:g}", f"{a.judge.requests:,}",
+             f"{a.judge.cache_hits:,}", f"{a.judge.failures:,}", f"{a.judge.prompt_tokens:,}",
+             f"{a.judge.completion_tokens:,}", "—" if a.unscored_rate is None else f"{100 * a.unscored_rate:.1f} %"]
+            for k, a in judged.items() if a.judge is not None]
+    head = ["arm", "judge", "temperature", "requests", "cache hits", "failures", "prompt tokens",
+            "completion tokens", "unscored rewards"]
+    return "<h3>LLM judge in training</h3>" + table(head, rows, numeric=tuple(range(2, len(head))))
+
+
 def arms_section(res: RunResults) -> str:
     intro = ("The RL arms share one pipeline, one number of optimizer steps and rollouts; only "
              "the data mixture differs. Equal generated tokens and steps are what make the "
@@ -73,6 +87,7 @@ def arms_section(res: RunResults) -> str:
                 "optimizer steps", "generated tokens", "wall time"]
         body += table(head, rows, numeric=tuple(range(2 + seeds, len(head))))
         body += _final_values(res, names)
+        body += _judge_table(res, names)
     else:
         body += missing("arm statistics")
     body += "<h3>Models</h3>"

@@ -28,6 +28,7 @@ from traitrl.evals.results import EvalResults
 from traitrl.evals.scoreboard import Scoreboard
 from traitrl.report.endpoints import PersistenceEndpoints
 from traitrl.train.arms import COMPARISONS
+from traitrl.train.record import JudgeStats
 
 RUN_RESULTS_SCHEMA_VERSION = 1
 
@@ -88,6 +89,9 @@ class ArmStats(_Record):
         default=None, description="domains of the trait data this arm saw ([] for none; None: not recorded)"
     )
     wall_s: float | None = Field(default=None, ge=0)
+    unscored_rate: float | None = Field(default=None, ge=0, le=1, description="share of training rewards left unscored")
+    fixed_length_rollouts: bool | None = None
+    judge: JudgeStats | None = Field(default=None, description="the LLM judge's work in training (None: no judge)")
 
 
 class EvalScores(_Record):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from traitrl import taxonomy
-from traitrl.graders.registry import check_grader_name, grader_names
+from traitrl.graders.registry import check_grader_name, check_row, grader_names
 
 SCENARIO_SCHEMA_VERSION = 1
 
@@ -106,7 +106,7 @@ class Scenario(_Frozen):
     @field_validator("trait")
     @classmethod
     def _known_trait(cls, v: str) -> str:
-        allowed = taxonomy.TRAITS + taxonomy.CAPABILITY_KINDS + taxonomy.EVAL_FAMILIES
+        allowed = taxonomy.TRAITS + taxonomy.CAPABILITY_KINDS + taxonomy.IMPORTED_CAPABILITY_KINDS + taxonomy.EVAL_FAMILIES
         if v not in allowed:
             raise ValueError(f"unknown trait or task kind {v!r}; allowed: {', '.join(allowed)}")
         return v
@@ -129,6 +129,7 @@ class Scenario(_Frozen):
             raise ValueError("the last message must be the user's turn the policy answers")
         if not any(item.points > 0 for item in self.rubric):
             raise ValueError("the rubric needs at least one item with positive points")
+        check_row(self.grader, self.world)  # a verifier's row carries its answer
         return self
 
     @property

@@ -15,6 +15,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from traitrl.atomic import write_jsonl
+from traitrl.errors import UserError
 from traitrl.train.rewards import RewardStats
 
 METRICS_FILE = "metrics.jsonl"
@@ -60,19 +61,71 @@ def _clean(value: Any) -> Any:
 
 
 class TrainCounters(TrainerCallback, ExportableState):
-    """Carries the router's running totals (generated tokens, reward sums) in every checkpoint's
-    `trainer_state.json`, written together with it, and restores them when a run resumes."""
+    """Carries the router's running totals (generated tokens, reward sums) and the judge's counters
+    in every checkpoint's `trainer_state.json`, written together with it, and restores them when a
+    run resumes, so a resumed run's totals count the work before its restart too."""
 
-    def __init__(self, stats: RewardStats | None = None) -> None:
+    def __init__(self, stats: RewardStats | None = None, judge: Any = None) -> None:
         self.stats = stats if stats is not None else RewardStats()
+        self.judge = judge  # an LLMJudge (its `stats()`), or None
+        self.judge_before: dict[str, int] = {}  # the judge's counters up to the checkpoint resumed from
+
+    def judge_totals(self) -> dict[str, int]:
+        """The judge's counters over the whole run (numeric ones; rates are recomputed from them)."""
+        now = {k: v for k, v in (self.judge.stats() if self.judge is not None else {}).items()
+               if isinstance(v, int) and not isinstance(v, bool)}
+        return {k: self.judge_before.get(k, 0) + now.get(k, 0) for k in sorted({*now, *self.judge_before})}
 
     def state(self) -> dict[str, Any]:
-        return {"args": {}, "attributes": {"saved_stats": self.stats.state()}}
+        return {"args": {}, "attributes": {"saved_stats": self.stats.state(), "saved_judge": self.judge_totals()}}
 
     def on_train_begin(self, args, state, control, **kwargs):
         saved = state.stateful_callbacks.get(type(self).__name__) if state.global_step else None
         if isinstance(saved, dict):
-            self.stats.load(saved.get("attributes", {}).get("saved_stats", {}))
+            attributes = saved.get("attributes", {})
+            self.stats.load(attributes.get("saved_stats", {}))
+            self.judge_before = dict(attributes.get("saved_judge", {}))
+
+
+class UnscoredGuard(TrainerCallback):
+    """Stops a run whose rewards are mostly unscored: after the first `steps` optimizer steps, an
+    unscored share above `max_rate` is a UserError naming the share and the commonest reasons.
+    Unscored rewards give no advantage, so such a run would train on almost nothing while looking
+    healthy (loss and grad-norm 0, exit 0). Raised before that step's checkpoint is written, so a
+    corrected rerun (other data, graders or threshold: another key) starts afresh."""
+
+    def __init__(self, stats: RewardStats, max_rate: float, steps: int) -> None:
+        self.stats = stats
+        self.max_rate = max_rate
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step != min(self.steps, state.max_steps) or self.max_rate >= 1:
+            return
+        unscored, completions = self._totals()
+        if not completions or unscored / completions <= self.max_rate:
+            return
+        rate = unscored / completions
+        reasons = "; ".join(f"{why!r} ({n})" for why, n in self.stats.top_reasons(3)) or "none recorded"
+        raise UserError(
+            f"train: {100 * rate:.0f} % of the rewards of the first {state.global_step} optimizer steps were unscored "
+            f"({unscored} of {completions}; train.max_unscored_rate is {self.max_rate:g}). "
+            f"Most common reasons: {reasons}. Unscored rewards give no gradient: use graders that fit the data "
+            "(a verifier for its answers, a judge that replies), or raise train.max_unscored_rate.")
+
+
+    def _totals(self) -> tuple[int, int]:
+        """Unscored and all rewards so far, summed over the processes of a distributed run, so that
+        every process takes the same decision (one stopping alone would leave the others waiting)."""
+        from accelerate import PartialState
+
+        local = (self.stats.unscored, self.stats.completions)
+        if PartialState().num_processes == 1:
+            return local
+        from accelerate.utils import gather_object
+
+        everyone = gather_object([local])
+        return sum(u for u, _ in everyone), sum(n for _, n in everyone)
 
 
 class CheckpointScorer(TrainerCallback):

@@ -1,5 +1,6 @@
 """The in-distribution trait score: fresh dev.jsonl items from the training distribution, answered
-by the policy with the eval suite's sampling settings (fixed seed) and scored by the world grader.
+by the policy with the eval suite's sampling settings (fixed seed) and scored by the world grader,
+or, for verifier rows (an imported GSM8K or MATH dev split), by the row's verifier.
 
 Training curves plot this against the out-of-distribution evals, so it uses the same generation
 helper and the same grader object as they do. Scores are means over scored rows in [0, 1]; the
@@ -14,17 +15,35 @@ from typing import Any
 from traitrl import taxonomy
 from traitrl.config import SamplingConfig
 from traitrl.evals.answers import answer_and_grade
+from traitrl.graders.registry import CHOICE, NUMERIC, REGEX, GraderBackends
 from traitrl.graders.world import WorldGrader
 from traitrl.models.loader import Policy
 from traitrl.scenarios.record import Scenario
 
 WORLD_GRADED = ("world", "capability")
+VERIFIED = (NUMERIC, CHOICE, REGEX)  # scored from the row's `world` record, without a judge
+
+
+class _RowGrader:
+    """`grade(response, scenario)`: the world grader on the row's rubric, or the row's verifier on its answer."""
+
+    def __init__(self, world: WorldGrader) -> None:
+        from traitrl.graders.registry import GRADERS
+
+        self.world = world
+        backends = GraderBackends(world=world)
+        self.verifiers = {name: GRADERS[name].build(backends) for name in VERIFIED}
+
+    def grade(self, response: str, row: Scenario):
+        if row.grader in self.verifiers:
+            return self.verifiers[row.grader].grade(response, row.world)
+        return self.world.grade(response, row.rubric)
 
 
 def dev_subset(rows: list[Scenario], per_kind: int) -> list[Scenario]:
-    """Rows the world grader can score; with `per_kind` > 0, that many trait and capability rows
+    """Rows scored without a judge (world grader or verifier); with `per_kind` > 0, that many trait and capability rows
     each, spread evenly over the file (which is ordered by cell), so every cell keeps its share."""
-    rows = [s for s in rows if s.grader in WORLD_GRADED]
+    rows = [s for s in rows if s.grader in WORLD_GRADED + VERIFIED]
     if per_kind <= 0:
         return rows
     out: list[Scenario] = []
@@ -42,8 +61,8 @@ def score_dev(model: Any, tokenizer: Any, rows: list[Scenario], grader: WorldGra
     model.eval()
     try:
         # one generation call over all rows (chunk=None): the seeded sampling every curve was made with
-        answers = answer_and_grade(Policy(model, tokenizer, sampling), [(s.prompt(), s.rubric) for s in rows], grader,
-                                   chunk=None)
+        answers = answer_and_grade(Policy(model, tokenizer, sampling), [(s.prompt(), s) for s in rows],
+                                   _RowGrader(grader), chunk=None)
     finally:
         if was_training:
             model.train()

@@ -246,10 +246,16 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from trl import GRPOTrainer
 
     from traitrl.evals.runner import world_of
-    from traitrl.graders.registry import GRADERS
+    from traitrl.graders.registry import GRADERS, LLM_JUDGE
     from traitrl.graders.world import WorldGrader
     from traitrl.models.loader import load_model
-    from traitrl.train.callbacks import CheckpointScorer, MetricsLog, RichProgress, TrainCounters
+    from traitrl.train.callbacks import (
+        CheckpointScorer,
+        MetricsLog,
+        RichProgress,
+        TrainCounters,
+        UnscoredGuard,
+    )
     from traitrl.train.dev import dev_subset, score_dev
     from traitrl.train.distributed import LastStepSave, is_sharded, no_dev_score
     from traitrl.train.rewards import RewardStats, make_router
@@ -267,9 +273,10 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     model, tokenizer = load_model(init, config.policy, to_device=False)  # the Trainer places it
     decode_length = None
     # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
-    if tc.fixed_length_rollouts and not args.use_vllm and _fixed_length(args, model, tokenizer):
+    if tc.fixed_length_rollouts and not args.use_vllm:
+        _fixed_length(args, model, tokenizer)
         decode_length = tc.max_completion_length
-    router = make_router(grader, judge, RewardStats(decode_length))
+    router = make_router(grader, judge, RewardStats(decode_length), names={s.grader for s in mix.rows})
     router.check({s.grader for s in mix.rows})  # fail before any model work
     dev = dev_subset(dev_rows, tc.dev_items)
     log = MetricsLog(out / "metrics.jsonl")
@@ -278,25 +285,23 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
         lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling))
     scorer = CheckpointScorer(log, score, router.stats, on_score=progress.on_checkpoint_score if progress else None)
     ours = [scorer, *([progress] if progress else [])] if state.is_main_process else [LastStepSave()]
-    cbs = [TrainCounters(router.stats), *ours, *extra_callbacks]
+    guard = UnscoredGuard(router.stats, tc.max_unscored_rate, tc.unscored_check_steps)
+    counters = TrainCounters(router.stats, router.graders.get(LLM_JUDGE))
+    cbs = [counters, guard, *ours, *extra_callbacks]
     trainer = GRPOTrainer(model=model, reward_funcs=[router], args=args, train_dataset=mix.to_dataset(),
                           processing_class=tokenizer, callbacks=cbs, peft_config=peft_config(tc))
     trainer.remove_callback(PrinterCallback)  # metrics go to metrics.jsonl and the progress bar
     return trainer, router, log, progress
 
 
-def _fixed_length(args, model, tokenizer) -> bool:
-    """Make every rollout batch decode `max_completion_length` tokens: generation stops only at the
-    pad token (which the policy never writes), while TRL still cuts each completion at its first
-    end token. Every arm then spends the same generation compute, whatever its reply lengths.
-    Needs a pad token distinct from the end tokens; returns whether it could be arranged."""
-    pad = tokenizer.pad_token_id
-    eos = model.generation_config.eos_token_id
-    eos = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-    if pad is None or pad in eos:
-        return False
-    args.generation_kwargs = {**(args.generation_kwargs or {}), "eos_token_id": pad}
-    return True
+def _fixed_length(args, model, tokenizer) -> None:
+    """Make every rollout batch decode `max_completion_length` tokens: generation stops at no token
+    (its stop id lies past the vocabulary, so it is never sampled), while TRL still cuts each
+    completion at its first end token. Every arm then spends the same generation compute, whatever
+    its reply lengths. Stopping at the pad token instead fails for Qwen-style tokenizers, whose pad
+    `<|endoftext|>` is itself an end token the policy writes."""
+    never = max(len(tokenizer), model.config.get_text_config().vocab_size)
+    args.generation_kwargs = {**(args.generation_kwargs or {}), "eos_token_id": never}
 
 
 def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_config_name: str, state,
@@ -325,6 +330,16 @@ def _save_final(trainer, tc: TrainConfig, out: Path, config_yaml: str, model_con
     return final
 
 
+def _judge_stats(trainer):
+    """The judge's counters over the whole run (resumed runs included), when the mix had rows it graded."""
+    from traitrl.train.callbacks import TrainCounters
+    from traitrl.train.record import JudgeStats
+
+    counters = next(c for c in trainer.callback_handler.callbacks if isinstance(c, TrainCounters))
+    judge = counters.judge
+    return JudgeStats.of(judge, counters.judge_totals()).model_dump() if judge is not None else None
+
+
 def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, resumed_from,
             num_processes: int = 1) -> TrainRecord:
     rows = log.rows()
@@ -350,6 +365,8 @@ def _result(key, tc, init, model_dir, mix_stats, trainer, router, log, wall_s, r
         "fixed_length_rollouts": stats.decode_length is not None,
         "tokens_seen": trainer.state.num_input_tokens_seen,
         "unscored_rate": stats.unscored / stats.completions if stats.completions else None,
+        "unscored_reasons": dict(stats.top_reasons(10)),
+        "judge": _judge_stats(trainer),
         "mix": mix_stats,
         "train_reward_means": stats.means(),
         "final_train_rewards": {k: tail_mean(f"reward_by/kind/{k}") for k in ("trait", "capability")},

@@ -19,8 +19,9 @@ from traitrl.config import TrainConfig
 from traitrl.errors import UserError
 from traitrl.scenarios.record import Scenario
 
-# Columns the trainer needs: the prompt, what the router and graders read, and ids for audit.
-DATASET_COLUMNS: tuple[str, ...] = ("prompt", "rubric", "grader", "trait", "domain", "pressure", "id")
+# Columns the trainer needs: the prompt, what the router and graders read (a verifier's answer is
+# in `world`), and ids for audit.
+DATASET_COLUMNS: tuple[str, ...] = ("prompt", "rubric", "grader", "trait", "domain", "pressure", "id", "world")
 
 
 @dataclass

@@ -6,6 +6,7 @@ read its fields, never a dict through `.get()` chains.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,38 @@ class DevCurve(_Record):
     dev_capability_reward: list[float | None]
 
 
+class JudgeStats(_Record):
+    """The LLM judge's work for one arm: its settings and counters (requests, HTTP calls, cache
+    hits, failures, tokens), by the main process, over the whole run (carried across resumes in the
+    checkpoints; work after the last checkpoint of a killed run is not counted, it is redone)."""
+
+    model: str
+    endpoint: str
+    temperature: float
+    seed: int | None = None
+    max_tokens: int | None = None
+    grades: int = Field(0, ge=0, description="completions graded")
+    unscored: int = Field(0, ge=0, description="grades left unscored (failed or unparseable judgements)")
+    requests: int = Field(0, ge=0, description="judge requests, cached or not")
+    calls: int = Field(0, ge=0, description="HTTP attempts, retries included")
+    cache_hits: int = Field(0, ge=0)
+    coalesced: int = Field(0, ge=0, description="requests answered by an identical one in flight")
+    retries: int = Field(0, ge=0)
+    failures: int = Field(0, ge=0, description="requests that failed after every retry")
+    unparseable: int = Field(0, ge=0, description="replies that said nothing usable")
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    errors: dict[str, int] = Field(default_factory=dict, description="failures by kind (error_* counters)")
+
+    @classmethod
+    def of(cls, judge: Any, counters: Mapping[str, int] | None = None) -> JudgeStats:
+        """From an `LLMJudge`: its `settings` and `counters` (default: its `stats()`)."""
+        settings, stats = judge.settings, judge.stats() if counters is None else counters
+        counters = {k: v for k, v in stats.items() if k in cls.model_fields and k not in settings}
+        return cls(**{k: settings[k] for k in ("model", "endpoint", "temperature", "seed", "max_tokens")},
+                   **counters, errors={k: v for k, v in stats.items() if k.startswith("error_")})
+
+
 class TrainRecord(_Record):
     schema_version: int = TRAIN_RECORD_SCHEMA_VERSION
     key: str
@@ -57,6 +90,8 @@ class TrainRecord(_Record):
     fixed_length_rollouts: bool
     tokens_seen: int
     unscored_rate: float | None
+    unscored_reasons: dict[str, int] = Field(default_factory=dict, description="why rewards were unscored, 'grader: reason' -> count")
+    judge: JudgeStats | None = Field(None, description="the LLM judge's requests, cache hits, failures and tokens (None: no judge graded)")
     mix: MixStats
     train_reward_means: dict[str, float | None]
     final_train_rewards: dict[str, float | None] = Field(description="tail mean of the logged reward per kind")
@@ -72,6 +107,31 @@ class TrainRecord(_Record):
         """Training-reward tail means and final dev scores: what the report's arm table shows."""
         rewards = {k: v for k, v in self.final_train_rewards.items() if v is not None}
         return rewards | {k: v for k, v in self.final.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+class TokenMatch(_Record):
+    """Whether the arms of a run generated the same number of tokens (compute matching), and the
+    gap when they did not: (most - fewest) / most."""
+
+    tokens: dict[str, int]
+    equal: bool
+    gap: float
+    note: str | None = Field(None, description="the gap in words, for results.json and the report (None: equal)")
+
+
+def token_match(arms: Mapping[str, tuple[int, bool]]) -> TokenMatch:
+    """Compare the arms' generated tokens; `arms` maps a name to (generated_tokens, fixed_length_rollouts)."""
+    tokens = {name: n for name, (n, _) in arms.items()}
+    most, fewest = max(tokens.values(), default=0), min(tokens.values(), default=0)
+    gap = (most - fewest) / most if most else 0.0
+    if most == fewest:
+        return TokenMatch(tokens=tokens, equal=True, gap=0.0)
+    shown = ", ".join(f"{name} {n}" for name, n in tokens.items())
+    free = [name for name, (_, fixed) in arms.items() if not fixed]
+    why = (f"rollouts were not fixed-length for {', '.join(free)} (vLLM generation, or train.fixed_length_rollouts false)"
+           if free else "every arm had fixed-length rollouts, so the arms differ in steps or batch size")
+    return TokenMatch(tokens=tokens, equal=False, gap=gap,
+                      note=f"generated tokens differ between arms by {100 * gap:.2f} % ({shown}); {why}")
 
 
 def read_train_record(path: Path) -> TrainRecord | None:

@@ -29,13 +29,13 @@ import asyncio
 import inspect
 import math
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from traitrl import taxonomy
 from traitrl.errors import UserError
-from traitrl.graders.registry import GRADERS, GraderBackends
+from traitrl.graders.registry import GRADERS, GraderBackends, is_user_reward
 
 Reward = float | None
 RewardFn = Callable[..., list[Reward] | Awaitable[list[Reward]]]
@@ -69,10 +69,14 @@ class RewardStats:
         self.unscored = 0
         self.generated_tokens = 0
         self.completion_tokens = 0
+        self.reasons: Counter[str] = Counter()  # why rewards were unscored, "grader: reason"
 
-    def record(self, traits: Sequence[str], rewards: Sequence[Reward], lengths: Sequence[int] = ()) -> None:
-        """One generation batch: its rewards, and its completions' token lengths (when known)."""
+    def record(self, traits: Sequence[str], rewards: Sequence[Reward], lengths: Sequence[int] = (),
+               reasons: Sequence[str | None] = ()) -> None:
+        """One generation batch: its rewards, its completions' token lengths (when known) and
+        the reasons of its unscored rewards."""
         with self._lock:
+            self.reasons.update(r for r, v in zip(reasons, rewards, strict=False) if v is None and r)
             self.completions += len(rewards)
             self.generated_tokens += len(lengths) * (self.decode_length or max(lengths, default=0))
             self.completion_tokens += sum(lengths)
@@ -92,7 +96,7 @@ class RewardStats:
         with self._lock:
             return {"sums": dict(self.sums), "counts": dict(self.counts), "completions": self.completions,
                     "unscored": self.unscored, "generated_tokens": self.generated_tokens,
-                    "completion_tokens": self.completion_tokens}
+                    "completion_tokens": self.completion_tokens, "reasons": dict(self.reasons)}
 
     def load(self, state: Mapping[str, Any]) -> None:
         with self._lock:
@@ -102,6 +106,15 @@ class RewardStats:
             self.unscored = int(state.get("unscored", 0))
             self.generated_tokens = int(state.get("generated_tokens", 0))
             self.completion_tokens = int(state.get("completion_tokens", 0))
+            self.reasons = Counter(state.get("reasons", {}))
+
+    def unscored_rate(self) -> float | None:
+        with self._lock:
+            return self.unscored / self.completions if self.completions else None
+
+    def top_reasons(self, n: int = 3) -> list[tuple[str, int]]:
+        with self._lock:
+            return self.reasons.most_common(n)
 
 
 def batch_metrics(traits: Sequence[str], rewards: Sequence[Reward]) -> dict[str, float]:
@@ -164,18 +177,28 @@ class RewardRouter:
                 sub[key] = value
         return sub
 
-    def _place(self, name: str, idx: list[int], got: Sequence[Reward], out: list[Reward]) -> None:
-        if len(got) != len(idx):
-            raise ValueError(f"grader {name!r} returned {len(got)} rewards for {len(idx)} rows")
-        for i, r in zip(idx, got, strict=True):
-            if r is not None and not math.isfinite(float(r)):
-                r = None  # a NaN or inf is not a score
-            out[i] = None if r is None else float(r)
+    def _grade(self, name: str, sub: dict[str, Any]) -> Any:
+        """A grader's `grades` (Grade records, whose reasons say why a row is unscored) when it has
+        one, else its TRL reward call (plain numbers)."""
+        fn = self.graders[name]
+        return getattr(fn, "grades", fn)(**sub)
 
-    def _finish(self, rewards: list[Reward], columns: Mapping[str, Any]) -> list[Reward]:
+    def _place(self, name: str, idx: list[int], got: Sequence[Any], out: list[Reward], why: list[str | None]) -> None:
+        n = len(got) if hasattr(got, "__len__") else type(got).__name__
+        if n != len(idx):
+            raise ValueError(f"grader {name!r} returned {n} rewards for {len(idx)} rows")
+        for i, r in zip(idx, got, strict=True):
+            reason = getattr(r, "reason", None) or "returned None"
+            r = getattr(r, "value", r)
+            if r is not None and not math.isfinite(float(r)):
+                r, reason = None, "not a finite number"  # a NaN or inf is not a score
+            out[i] = None if r is None else float(r)
+            why[i] = None if r is not None else f"{name}: {reason}"
+
+    def _finish(self, rewards: list[Reward], columns: Mapping[str, Any], why: Sequence[str | None] = ()) -> list[Reward]:
         traits = columns.get("trait") or ["unknown"] * len(rewards)
         ids = columns.get("completion_ids")  # TRL's token ids, cut after the end token
-        self.stats.record(traits, rewards, [len(c) for c in ids] if ids is not None else [])
+        self.stats.record(traits, rewards, [len(c) for c in ids] if ids is not None else [], why)
         log_metric = columns.get("log_metric")
         if callable(log_metric):
             for name, value in batch_metrics(traits, rewards).items():
@@ -186,13 +209,13 @@ class RewardRouter:
                  **columns: Any) -> list[Reward]:
         n = len(completions)
         out: list[Reward] = [None] * n
+        why: list[str | None] = [None] * n
         for name, idx in self._plan(n, grader).items():
-            fn = self.graders[name]
-            got = fn(**self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
+            got = self._grade(name, self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
             if inspect.isawaitable(got):
                 got = _run(got)
-            self._place(name, idx, got, out)
-        return self._finish(out, columns)
+            self._place(name, idx, got, out, why)
+        return self._finish(out, columns, why)
 
 
 class AsyncRewardRouter(RewardRouter):
@@ -203,16 +226,17 @@ class AsyncRewardRouter(RewardRouter):
                        **columns: Any) -> list[Reward]:
         n = len(completions)
         out: list[Reward] = [None] * n
+        why: list[str | None] = [None] * n
         pending = []
         for name, idx in self._plan(n, grader).items():
-            got = self.graders[name](**self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
+            got = self._grade(name, self._subset(idx, n, prompts, completions, {**columns, "grader": grader}))
             if inspect.isawaitable(got):
                 pending.append((name, idx, got))
             else:
-                self._place(name, idx, got, out)
+                self._place(name, idx, got, out, why)
         for (name, idx, _), got in zip(pending, await asyncio.gather(*(p[2] for p in pending)), strict=True):
-            self._place(name, idx, got, out)
-        return self._finish(out, columns)
+            self._place(name, idx, got, out, why)
+        return self._finish(out, columns, why)
 
 
 def _run(awaitable: Awaitable[list[Reward]]) -> list[Reward]:
@@ -226,11 +250,16 @@ def _is_async(fn: RewardFn) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def make_router(world_grader: RewardFn, judge: RewardFn | None = None, stats: RewardStats | None = None) -> RewardRouter:
+def make_router(world_grader: RewardFn, judge: RewardFn | None = None, stats: RewardStats | None = None,
+                names: Iterable[str] = ()) -> RewardRouter:
     """The router of the RL mix: every registered grader name (`traitrl.graders.registry`) whose
-    backend is present, e.g. the world grader for "world" and "capability" rows and the judge for
-    "llm_judge" rows when there is one. Async only when a grader is."""
+    backend is present, e.g. the world grader for "world" and "capability" rows, the verifiers, and
+    the judge for "llm_judge" rows when there is one; plus the user rewards (`module:function`)
+    among `names`, the grader names of the data, imported here. Async only when a grader is."""
+    from traitrl.graders.verifiers import load_user_reward
+
     backends = GraderBackends(world=world_grader, judge=judge)
     graders: dict[str, RewardFn] = {n: fn for n, spec in GRADERS.items() if (fn := spec.build(backends)) is not None}
+    graders |= {n: load_user_reward(n) for n in sorted(set(names)) if is_user_reward(n)}
     cls = AsyncRewardRouter if any(_is_async(g) for g in graders.values()) else RewardRouter
     return cls(graders, stats)

@@ -48,7 +48,7 @@ def last_checkpoint(out: Path) -> Path | None:
 def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
     """The key of a run started without one (a direct library call; `traitrl train` and `traitrl
     run` pass the arm stage's key): the code it runs, the training config (arm applied), world,
-    dev-scoring and policy settings, the initial model and the scenario files."""
+    dev-scoring, policy and judge settings, the initial model and the scenario files."""
     from traitrl.fingerprint import code_fingerprint, digest, file_fingerprint, folder_fingerprint
     from traitrl.models.policy import policy_key
 
@@ -58,7 +58,9 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
                    "train": train, "world": config.world.model_dump(mode="json"),
                    "sampling": config.evals.sampling.model_dump(mode="json"), "init": folder_fingerprint(init_dir),
                    "data": {f: file_fingerprint(data / f) for f in ("train.jsonl", "dev.jsonl")},
-                   "policy": policy_key(config.policy)})
+                   "policy": policy_key(config.policy),
+                   # what decides a judge's verdicts (endpoint, model, temperature, seed, max_tokens), not its key or pacing
+                   "judge": config.judge.settings() if config.judge is not None else None})
 
 
 def check_owner(out: Path) -> None:
