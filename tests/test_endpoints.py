@@ -85,10 +85,20 @@ def test_null_configs_set_only_their_knob_arms_and_persistence():
     assert rho0.run.arms == kappa0.run.arms == ["baseline", "trait"]
     assert rho0.run.persistence == [] and kappa0.run.persistence == ["prompting"]
     assert rho0.run.seeds == 3
+    assert (rho0.run.curves, kappa0.run.curves) == (False, True)  # only the matched start needs curves
     # everything the stages read besides the knob is the run's own
     assert rho0.train == cfg.train and rho0.evals == cfg.evals and rho0.organism == cfg.organism
     with pytest.raises(UserError, match="unknown null"):
         selected(["rho1"])
+
+
+def test_secondary_arms_take_their_own_seed_count():
+    from traitrl.experiments.pipeline import arm_seeds
+
+    cfg = load_config(None, ["run.seeds=3", "run.secondary_seeds=1"])
+    assert [arm_seeds(cfg, a) for a in ("baseline", "trait", "health_only", "helpfulness_control")] == [3, 3, 1, 1]
+    assert arm_seeds(load_config(None, ["run.seeds=2", "run.secondary_seeds=5"]), "health_only") == 2
+    assert arm_seeds(load_config(None, ["run.seeds=2"]), "health_only") == 2
 
 
 def test_run_arms_must_hold_the_compared_pair():

@@ -8,7 +8,7 @@
 
 A null run is an ordinary run folder, `RUN/nulls/NAME`, of the same config with the knob at its
 null, training only the control and the trait arm (every seed) and running only the persistence
-experiment its claim rests on. The report of RUN reads `RUN/nulls/*/results.json` when present.
+experiment its claim rests on (and the training curves only where its matched start needs them). The report of RUN reads `RUN/nulls/*/results.json` when present.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def null_config(cfg: Config, null: Null) -> Config:
     """`cfg` with the knob at its null, the two arms the claim compares, and only its persistence."""
     data = cfg.model_dump(mode="json")
     for assignment in (f"{null.knob}={null.value}", f"run.arms=[{CONTROL}, trait]",
-                       f"run.persistence=[{', '.join(null.persistence)}]", f"name={cfg.name}-{null.name}"):
+                       f"run.persistence=[{', '.join(null.persistence)}]", f"run.curves={bool(null.persistence)}",
+                       "run.secondary_seeds=null", f"name={cfg.name}-{null.name}"):
         apply_override(data, assignment)
     return Config.model_validate(data)
 

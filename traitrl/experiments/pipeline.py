@@ -43,6 +43,14 @@ def study_arms(cfg: Config) -> list[str]:
     return [a for a in PAPER_ARMS if a in cfg.run.arms]
 
 
+def arm_seeds(cfg: Config, arm: str) -> int:
+    """How many RL seeds `arm` is trained with: run.seeds for the compared pair, run.secondary_seeds
+    (at most run.seeds) for every other arm."""
+    if arm in (CONTROL, "trait") or cfg.run.secondary_seeds is None:
+        return cfg.run.seeds
+    return min(cfg.run.secondary_seeds, cfg.run.seeds)
+
+
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
     """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
     One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
@@ -78,7 +86,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
 
     # 3. RL arms: identical settings, only the data mixture differs; the seed is part of the identity
     names = study_arms(cfg)
-    labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in names]
+    labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in names if i < arm_seeds(cfg, arm)]
     arms: list[ArmResult] = run.parallel([
         Call(stages.train_arm, f"train_{label}", {"base": base, "data": data, "arm": arm, "seed": cfg.train.seed + i,
                                                   "dest": f"arms/{label}", "name": label, "restart_stale": True})
@@ -119,12 +127,12 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
                                                                "dest": "persistence/finetune"}),
     }
     persistence = [experiments[k] for k in experiments if k in cfg.run.persistence]
-    points = _curve_points(cfg, out, base, list(first.values()))
+    points = _curve_points(cfg, out, base, list(first.values())) if cfg.run.curves else []
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     finished = dict(zip([k for k in experiments if k in cfg.run.persistence], done, strict=False))
     prompting, finetuning = finished.get("prompting"), finished.get("finetune")
-    curves = _curves(cfg, arms, points, done[len(persistence):])
-    endpoints = None if prompting is None else _endpoints(cfg, out, run, base, first, curves, prompting)
+    curves = _curves(cfg, arms, points, done[len(persistence):]) if points else {}
+    endpoints = None if prompting is None or not curves else _endpoints(cfg, out, run, base, first, curves, prompting)
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
