@@ -29,11 +29,12 @@ demo-nulls: install
 smoke: install
 	$(BIN)/traitrl run --config configs/smoke.yaml --out runs/smoke
 
+# Two pytest workers: most tests are single-threaded subprocess runs, so the two cores halve the wall time.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

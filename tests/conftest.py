@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +44,9 @@ def smoke_organism(request, tmp_path_factory) -> Path:
     cfg = load_config(REPO / "configs" / "smoke.yaml")
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("traitrl-smoke-organism") if cache is not None else tmp_path_factory.mktemp("org")
-    path = build_organism(cfg, root / "organism", lambda: sample_corpus(cfg), show_progress=False)
-    (path / "traitrl.yaml").write_text(cfg.to_yaml())
+    with FileLock(str(root) + ".lock"):  # pytest -n: one worker builds, the others wait and reuse it
+        path = build_organism(cfg, root / "organism", lambda: sample_corpus(cfg), show_progress=False)
+        (path / "traitrl.yaml").write_text(cfg.to_yaml())
     return path
 
 
@@ -88,14 +90,19 @@ def tiny_run(request, tmp_path_factory) -> Path:
     the traitrl source tree; without a cache (`-p no:cacheprovider`) it runs once per session.
     Only results.json is kept: tests copy it into their own folder to build a report from it.
     """
-    import os
-    import shutil
-
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("traitrl-tiny-run") if cache is not None else tmp_path_factory.mktemp("tiny-run")
     kept = root / _tiny_run_key() / "results.json"
-    if kept.is_file():
-        return kept
+    with FileLock(str(root) + ".lock"):  # pytest -n: one worker runs it, the others wait and reuse it
+        if not kept.is_file():
+            _tiny_run_into(kept, root, tmp_path_factory)
+    return kept
+
+
+def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:
+    import os
+    import shutil
+
     out = tmp_path_factory.mktemp("tiny-run-out") / "run"
     cmd = [sys.executable, "-m", "traitrl", "run", "--config", "configs/smoke.yaml", "--out", str(out)]
     for s in TINY_RUN:
@@ -110,4 +117,3 @@ def tiny_run(request, tmp_path_factory) -> Path:
     tmp = kept.with_suffix(".tmp")
     shutil.copyfile(out / "results.json", tmp)
     tmp.replace(kept)
-    return kept
