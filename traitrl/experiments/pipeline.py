@@ -36,6 +36,8 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
 
     if cfg.policy.model is not None:  # a missing chat template or vLLM asked for without a GPU: before any work
         check_policy(cfg.policy, cfg.policy.model)
+        if base is None:
+            check_given_policy(cfg)
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
@@ -51,9 +53,21 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
 def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base: BaseResult | None) -> Path:
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
+    from traitrl.persistence.benchmark_suite import load_benchmarks, pinned
+
+    # the inputs a given policy brings, read and checked before any model work
+    benches = load_benchmarks(cfg.evals.benchmarks)
+    specs = [pinned(b) for b in benches]  # content-pinned: a changed file changes every key that reads it
+    given = base is None and cfg.policy.model is not None
+    suite = world_suite(cfg, given)
+    bench_inputs = {"benchmarks": specs} if specs else {}
+    if not suite:
+        bench_inputs["suite"] = False
+    prompting_inputs, finetune_inputs = _persistence_inputs(cfg, specs) if given else ({}, {})
 
     # 1. scenarios; 2. the base policy
-    data = run(stages.scenarios, "scenarios", dest="data")
+    data = (stages.given_scenarios(Path(cfg.scenarios.dir)) if cfg.scenarios.dir
+            else run(stages.scenarios, "scenarios", dest="data"))
     console.print(f"[bold]scenarios[/bold]: {data.counts}")
     if base is None:
         base = (stages.given_model(Path(cfg.policy.model)) if cfg.policy.model
@@ -67,18 +81,20 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
                                                   "dest": f"arms/{label}", "name": label, "restart_stale": True})
         for arm, i, label in labels], "RL arms")
 
-    # 4. the held-out suite on every model; the base organism under known personas (the persona
-    # spread is an annotation on each scoreboard row, never a gate on the counts)
+    # 4. the held-out suite (and the benchmarks) on every model; with the world suite, the base
+    # under known personas (the persona spread is an annotation on each scoreboard row, never a
+    # gate on the counts)
     models = [base, *arms]
-    personas = ("known_careful", "known_harmful")
+    personas = ("known_careful", "known_harmful") if suite else ()
     done = run.parallel(
-        [Call(stages.evaluate, f"eval_{m.name}", {"model": m, "dest": f"evals/{m.name}.json"}) for m in models]
+        [Call(stages.evaluate, f"eval_{m.name}", {"model": m, "dest": f"evals/{m.name}.json", **bench_inputs})
+         for m in models]
         + [Call(stages.evaluate, f"eval_base_{p}", {"model": base, "persona": p, "dest": f"evals/base.{p}.json"})
            for p in personas], "evaluations")
     evals: dict[str, EvalRun] = {m.name: e for m, e in zip(models, done, strict=False)}
     steered = dict(zip(personas, done[len(models):], strict=True))
     flags = sensitivity(load_results(out / steered["known_careful"].file),
-                        load_results(out / steered["known_harmful"].file)).flags()
+                        load_results(out / steered["known_harmful"].file)).flags() if suite else {}
     results = {name: load_results(out / e.file).with_informative(flags) for name, e in evals.items()}
     for name, r in results.items():
         save_results(out / evals[name].file, r)
@@ -90,30 +106,119 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
         scoreboards[key] = compare(by_arm[CONTROL], by_arm[arm], seed=cfg.evals.item_seed)
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
-    refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed)
+    # the refusal control reads the world's moves: only where the world suite was scored
+    refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed) if suite else None
 
     # 6. training curves (a smaller suite on every checkpoint) and 7. persistence, both on the
-    # first seed's arms: independent of each other, so they run side by side
+    # first seed's arms: independent of each other, so they run side by side. A given policy's
+    # persistence is scored on the benchmarks, with English personas and the user's attack file.
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
     persistence = [
         Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
-                                                     "dest": "persistence/prompting"}),
+                                                     "dest": "persistence/prompting", **prompting_inputs}),
         Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
-                                                   "dest": "persistence/finetune"}),
+                                                   "dest": "persistence/finetune", **finetune_inputs}),
     ]
-    points = _curve_points(cfg, out, base, list(first.values()))
+    curve_inputs = {**bench_inputs, "max_items": cfg.run.curve_items} if specs else {}
+    if not suite:
+        curve_inputs["suite"] = False
+    points = _curve_points(cfg, out, base, list(first.values()), curve_inputs)
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     prompting, finetuning = done[0], done[1]
     curves = _curves(cfg, arms, points, done[2:])
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
-                          prompting.summary.for_run_results(), finetuning.summary.for_run_results(), refusals)
+                          prompting.summary.for_run_results(), finetuning.summary.for_run_results(), refusals,
+                          _notes(base, benches, suite))
     from traitrl.report import build_report
 
     report = build_report(out)
     console.print(f"[bold]done[/bold] in {time.perf_counter() - t_start:.0f}s: {path}, {report}")
     return path
+
+
+# Settings of the organism's build; with a given policy they would silently do nothing.
+ORGANISM_ONLY = ("corpus", "organism")
+
+
+def organism_only_settings(cfg: Config) -> list[str]:
+    """The organism-only keys (corpus.*, organism.*) the config sets away from their defaults."""
+    changed = []
+    for section in ORGANISM_ONLY:
+        value = getattr(cfg, section)
+        default = type(value)()
+        changed += [f"{section}.{k}" for k in type(value).model_fields if getattr(value, k) != getattr(default, k)]
+    return changed
+
+
+def world_suite(cfg: Config, given: bool) -> bool:
+    """Whether the organism's world suite is scored: `evals.world_suite`, where auto = not for a
+    given policy (the suite speaks only the organism's invented language)."""
+    return (not given) if cfg.evals.world_suite == "auto" else bool(cfg.evals.world_suite)
+
+
+def check_given_policy(cfg: Config) -> None:
+    """What a run on a given policy (policy.model) needs, checked before any work: no organism-only
+    settings, scenarios of its own, something to score it on, a judge for judged benchmarks, and
+    the persistence inputs. Every problem is named at once (exit 2)."""
+    from traitrl.errors import UserError
+    from traitrl.evals.importers import BenchmarkSpec, get_format
+
+    problems = []
+    if changed := organism_only_settings(cfg):
+        problems.append(f"  {', '.join(changed)}: only apply to the organism, which is not built when policy.model "
+                        "is set; remove them")
+    if cfg.scenarios.dir is None:
+        problems.append("  scenarios.dir: a given policy trains on your scenarios (train.jsonl and dev.jsonl, e.g. "
+                        "from `traitrl scenarios generate-llm`); the world's are in the organism's invented language")
+    if not cfg.evals.benchmarks and not world_suite(cfg, True):
+        problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH); list at least one")
+    judged = [s for s in cfg.evals.benchmarks if get_format(BenchmarkSpec.parse(s).format).needs_judge]
+    if judged and cfg.judge is None:
+        problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
+    if cfg.persistence.prompting.persona_dir is None:
+        problems.append("  persistence.prompting.persona_dir: English persona prompts steer a given policy "
+                        "(e.g. configs/personas)")
+    if cfg.persistence.finetune.file is None:
+        problems.append("  persistence.finetune.file: the fine-tuning attack on a given policy trains on your chat "
+                        "file (JSONL of {\"messages\": [...]})")
+    if problems:
+        raise UserError("\n".join([f"policy.model is {cfg.policy.model}: the config cannot run on a given policy", *problems]))
+
+
+def _persistence_inputs(cfg: Config, specs: list[str]) -> tuple[dict, dict]:
+    """The prompting and fine-tuning stages' inputs for a given policy: the pinned benchmarks, the
+    persona lists and the attack file's hash (contents, so an edited file reruns what it feeds)."""
+    from traitrl.persistence.attack_file import read_attack_file
+    from traitrl.persistence.personas import load_personas
+
+    fc = cfg.persistence.finetune
+    assert cfg.persistence.prompting.persona_dir is not None and fc.file is not None  # check_given_policy
+    personas = load_personas(cfg.persistence.prompting.persona_dir)
+    _, sha = read_attack_file(fc.file, fc.file_sha256)
+    return ({"benchmarks": specs, "personas": personas.model_dump(mode="json")},
+            {"benchmarks": specs, "attack_sha256": sha})
+
+
+def _eval_items(cfg: Config, results) -> int:
+    """Items per eval: the suite's n_items, or with benchmarks only, the largest benchmark's."""
+    if results.evals:
+        return cfg.evals.n_items
+    return max((b.n for b in results.benchmarks), default=0)
+
+
+def _notes(base: BaseResult, benches: list, suite: bool) -> list[str]:
+    """What the report says about where the run's models and evals came from."""
+    notes = []
+    if base.source == "given":
+        notes.append(f"policy: the given model {base.path}; every arm starts from it and no organism was built")
+    if benches:
+        notes.append(f"benchmarks: {', '.join(f'{b.format}:{b.name} ({b.n_items} items, sha256 {b.sha256[:12]})' for b in benches)}")
+    if not suite:
+        notes.append("the organism's world suite was not scored (evals.world_suite); the scoreboard, curves and "
+                     "persistence are on the benchmarks")
+    return notes
 
 
 def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
@@ -136,7 +241,7 @@ def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
 
 
 def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[ArmResult], results, scoreboards,
-                   curves, prompting, finetuning, refusals) -> Path:
+                   curves, prompting, finetuning, refusals, notes: list[str]) -> Path:
     from importlib import metadata
 
     from traitrl.report.environment import collect_environment
@@ -146,7 +251,8 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
     meta = RunMeta(name=cfg.name, config_hash=cfg.hash(), config_path="config.yaml",
                    seeds=sorted({a.seed for a in arms}), traitrl_version=metadata.version("traitrl"),
                    created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                   counts={**counts, "evals": len(results[base.name].evals), "eval_items": cfg.evals.n_items})
+                   counts={**counts, "evals": len(results[base.name].all_evals()),
+                           "eval_items": _eval_items(cfg, results[base.name])}, notes=notes)
     res = RunResults(
         meta=meta,
         models={base.name: base.path} | {a.name: a.path for a in arms},
@@ -165,18 +271,22 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
     return out / "results.json"
 
 
-def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult]) -> list[tuple[str, int, Call]]:
+def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult],
+                  inputs: dict | None = None) -> list[tuple[str, int, Call]]:
     """(arm, step, evaluation) for the base (every arm's step 0) and every kept checkpoint: the
-    same smaller held-out suite, `run.curve_items` items per eval, on every point."""
+    same smaller held-out suite, `run.curve_items` items per eval (and per benchmark, given
+    `inputs`: the evaluate stage's benchmark inputs), on every point."""
+    inputs = inputs or {}
     small = cfg.model_copy(update={"evals": cfg.evals.model_copy(update={"n_items": cfg.run.curve_items})})
-    points = [("", 0, Call(stages.evaluate, "curve_base", {"model": base, "dest": "evals/curves/base.json"}, config=small))]
+    points = [("", 0, Call(stages.evaluate, "curve_base", {"model": base, "dest": "evals/curves/base.json", **inputs},
+                           config=small))]
     for arm in arms:
         for step in arm.curve.steps:
             ckpt = arm.checkpoint(step)
             if step > 0 and (out / ckpt.path / "config.json").is_file():  # train.keep_checkpoints may remove some
                 points.append((arm.name, step, Call(stages.evaluate, f"curve_{arm.name}_{step}",
-                                                    {"model": ckpt, "dest": f"evals/curves/{arm.name}-{step}.json"},
-                                                    config=small)))
+                                                    {"model": ckpt, "dest": f"evals/curves/{arm.name}-{step}.json",
+                                                     **inputs}, config=small)))
     return points
 
 
@@ -185,7 +295,8 @@ def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> 
     checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
     is the base; a checkpoint removed by train.keep_checkpoints is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
+    what = "eval" if world_suite(cfg, cfg.policy.model is not None) else "benchmark"
     return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
                      "out_of_distribution_score": [ood[("", 0)] if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
-                     "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per eval)"}
+                     "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per {what})"}
             for a in arms}
