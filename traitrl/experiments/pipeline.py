@@ -66,11 +66,12 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     prompting_inputs, finetune_inputs = _persistence_inputs(cfg, specs) if given else ({}, {})
 
     # 1. scenarios; 2. the base policy
-    data = (stages.given_scenarios(Path(cfg.scenarios.dir)) if cfg.scenarios.dir
+    # folders the user gave are absolute: stage paths are relative to the run folder otherwise
+    data = (stages.given_scenarios(Path(cfg.scenarios.dir).absolute()) if cfg.scenarios.dir
             else run(stages.scenarios, "scenarios", dest="data"))
     console.print(f"[bold]scenarios[/bold]: {data.counts}")
     if base is None:
-        base = (stages.given_model(Path(cfg.policy.model)) if cfg.policy.model
+        base = (stages.given_model(Path(cfg.policy.model).absolute()) if cfg.policy.model
                 else run(stages.organism, "organism", dest="organism"))
     console.print(f"[bold]base policy[/bold]: {base.path} ({base.source})")
 

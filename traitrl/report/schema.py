@@ -158,10 +158,13 @@ class PromptingScores(_Record):
     """One model's mean eval score with no system prompt and under persona steering."""
 
     none: ValueCI | None = None
-    harmful: ValueCI | None = Field(default=None, description="known harmful personas")
+    harmful: ValueCI | None = Field(default=None, description="known harmful personas (a given policy: bad medical advice)")
     helpful: ValueCI | None = Field(default=None, description="known careful/helpful personas")
     unseen_harmful: ValueCI | None = None
     unseen_helpful: ValueCI | None = None
+    harmful_mental_health: ValueCI | None = Field(
+        default=None, description="a given policy only: known personas eliciting disallowed mental-health content")
+    unseen_harmful_mental_health: ValueCI | None = None
 
 
 class FinetuneCurve(_Record):
