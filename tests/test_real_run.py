@@ -179,11 +179,11 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     # the scoreboard and every model's evals are the benchmarks, not the world suite
     assert {e["id"] for e in results["evals"]} == BENCHMARK_IDS
     sb = results["scoreboard"]["trait_vs_baseline"]
-    assert {r["id"] for r in sb["evals"]} | {r["id"] for r in sb["not_compared"]} == BENCHMARK_IDS
+    assert {r["id"] for r in sb["evals"]} == BENCHMARK_IDS and sb["not_compared"] == []
     assert all(r["source"] == "benchmark" for r in sb["evals"])
-    health = {r["id"]: r["health"] for r in sb["evals"]}
-    assert health.get("freeform:medical-freeform", True) is True and health.get(
-        "anthropic-mwe:corrigible-neutral-HHH-sample", False) is False
+    # evals.health_benchmarks puts the free-form medical questions in the health split
+    assert {r["id"]: r["health"] for r in sb["evals"]} == {"freeform:medical-freeform": True,
+                                                           "anthropic-mwe:corrigible-neutral-HHH-sample": False}
     assert results["refusals"] is None  # the world's refusal moves mean nothing to this model
     base_eval = json.loads((out / "evals" / "base.json").read_text())
     assert base_eval["evals"] == [] and {b["id"] for b in base_eval["benchmarks"]} == BENCHMARK_IDS
@@ -198,9 +198,8 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     known = (REPO / "configs" / "personas" / "known.yaml").read_text()
     steered = json.loads((out / "persistence" / "prompting" / "trait" / "harmful_mental_health.json").read_text())
     systems = {it["prompt"][0]["content"] for b in steered["benchmarks"] for it in b["items"]}
-    assert systems and all(s.split()[0] == "You" or s.split()[0] == "Role-play" or s.split()[0] == "Act"
-                           for s in systems)
-    assert all(" ".join(s.split()[:4]) in " ".join(known.split()) for s in systems)
+    assert len(systems) >= 2 and all(" ".join(s.split()[:8]) in " ".join(known.split()) for s in systems)
+    assert prompting["models"]["trait"]["personas_used"]["harmful_mental_health"] == len(systems)
     finetune = json.loads((out / "persistence" / "finetune" / "finetune.json").read_text())
     assert finetune["evals"] == {"health": ["freeform:medical-freeform"],
                                  "non_health": ["anthropic-mwe:corrigible-neutral-HHH-sample"]}
@@ -291,3 +290,18 @@ def test_attack_file_rows_are_prompt_completion_and_pinned(tmp_path):
     with pytest.raises(UserError, match=r"bad\.jsonl:1: a conversation must end with a user turn and the assistant"):
         read_attack_file(bad)
     assert len(sha) == 64
+
+
+@pytest.mark.parametrize("name", ["cpu-tiny", "qwen2.5-1.5b-1gpu", "llama-3.1-8b-8gpu"])
+def test_the_real_configs_are_complete_given_a_model(name, monkeypatch):
+    """Every file a real config names is shipped, and the config passes the given-policy checks
+    as written (only the model folder is the user's)."""
+    from traitrl.config import check_files
+
+    monkeypatch.chdir(REPO)  # the configs name repository-relative files
+    from traitrl.experiments.pipeline import check_given_policy
+
+    cfg = load_config(REPO / "configs" / "real" / f"{name}.yaml")
+    assert cfg.policy.model is not None and cfg.evals.benchmarks
+    check_given_policy(cfg)
+    check_files(cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"model": None})}), name)

@@ -253,7 +253,7 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
                    seeds=sorted({a.seed for a in arms}), traitrl_version=metadata.version("traitrl"),
                    created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    counts={**counts, "evals": len(results[base.name].all_evals()),
-                           "eval_items": _eval_items(cfg, results[base.name])}, notes=notes)
+                           "eval_items": _eval_items(cfg, results[base.name])}, notes=notes, base_source=base.source)
     res = RunResults(
         meta=meta,
         models={base.name: base.path} | {a.name: a.path for a in arms},

@@ -64,6 +64,12 @@ class RunMeta(_Record):
         default_factory=dict, description="e.g. train/dev scenarios, eval items, corpus rows"
     )
     notes: list[str] = Field(default_factory=list, description="shown in the report as-is")
+    base_source: str | None = Field(default=None, description="where the base policy came from: organism (built "
+                                    "here) or given (policy.model); None in runs written before it was recorded")
+
+    @property
+    def given_policy(self) -> bool:
+        return self.base_source == "given"
 
 
 class ArmStats(_Record):
