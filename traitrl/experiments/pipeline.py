@@ -5,6 +5,12 @@ mixture differs) -> the held-out suite on the base and every arm -> scoreboards 
 seeds) -> training curves -> persistence (prompting: baseline vs trait; fine-tuning: base,
 baseline, trait; curves and persistence on the first seed's arms) -> results.json -> report.html. Every stage is cached under its derived key
 (`stage.py`), so rerunning the same command after an interruption resumes where it stopped.
+
+With `policy.model` set the base is that model and no organism is built: the scenarios are the
+user's (`scenarios.dir`), the scoreboard, curves and persistence are scored on `evals.benchmarks`
+(the world suite only when `evals.world_suite` asks for it), persona prompting uses English
+persona files and the fine-tuning attack the user's chat file. `check_given_policy` refuses
+organism-only settings and missing inputs before any work.
 """
 
 from __future__ import annotations
@@ -214,6 +220,9 @@ def _notes(base: BaseResult, benches: list, suite: bool) -> list[str]:
     notes = []
     if base.source == "given":
         notes.append(f"policy: the given model {base.path}; every arm starts from it and no organism was built")
+        # TODO(graders): a judge-based generic helpfulness reward for real models
+        notes.append("the helpfulness_control arm's reward is the organism's helpfulness signal, which reads only the "
+                     "world's language: on a given policy it pays 0 for every reply, so that arm is not yet a control")
     if benches:
         notes.append(f"benchmarks: {', '.join(f'{b.format}:{b.name} ({b.n_items} items, sha256 {b.sha256[:12]})' for b in benches)}")
     if not suite:
