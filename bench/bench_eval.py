@@ -5,7 +5,9 @@ Three ways to answer the same eval prompts with the same model and sampling sett
   bare     — a plain batched `model.generate` loop over the prompts in their given order
   single   — one prompt at a time (timed on a subset, reported per token)
 Generated tokens are counted up to the end-of-turn token. Targets (issue): runner >= 0.8x bare,
-and >= 5x single.
+and >= 5x single. Beside them, the machine's fp32 matmul rate on one thread, measured in the same
+run, and the share of it the runner reaches (2 x parameters FLOPs per generated token: the
+forward pass of the weights; attention over the short contexts adds a few percent).
 
     python bench/bench_eval.py [MODEL_DIR] [--n 512]
 """
@@ -50,6 +52,18 @@ def bare_loop(model, tokenizer, convs, max_new_tokens: int, batch_size: int, sin
     return tokens
 
 
+def matmul_peak(n: int = 1024, seconds: float = 2.0) -> float:
+    """fp32 FLOP/s of a square matmul on this thread (the best of repeated timed runs)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0))
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", nargs="?", default="runs/default/organism")
@@ -79,6 +93,11 @@ def main() -> None:
     print(f"{'single':8s} {single_rate:9.0f} tokens/s")
     print(f"runner / bare   = {runner_rate / bare_rate:.2f}x (target >= 0.8)")
     print(f"runner / single = {runner_rate / single_rate:.1f}x (target >= 5)")
+    peak = matmul_peak()
+    flops_per_token = 2 * sum(p.numel() for p in model.parameters())
+    print(f"fp32 matmul peak (1 thread, same run): {peak / 1e9:.1f} GFLOP/s; runner at "
+          f"{runner_rate * flops_per_token / 1e9:.2f} GFLOP/s = {runner_rate * flops_per_token / peak:.1%} of it "
+          f"({flops_per_token / 1e6:.1f} MFLOP per token)")
 
 
 if __name__ == "__main__":

@@ -467,3 +467,35 @@ def test_report_renders_in_headless_chromium(real_run, tmp_path):
     # and the embedded figures loaded: the forest plot's no-change grey (#8a8a8a) markers appear
     grey = np.all(np.abs(img - np.array([0x8A, 0x8A, 0x8A]) / 255) < 0.03, axis=-1)
     assert grey.sum() > 50
+
+
+def test_null_runs_stand_beside_the_claims(tiny_run, tmp_path):
+    """RUN/nulls/NAME/results.json are read when present; each row's numbers are that run's own,
+    and the verdict applies the reading rule of docs/organism.md §4a."""
+    data = json.loads(tiny_run.read_text(encoding="utf-8"))
+    run = write_run(tmp_path, data)
+    assert "No null run in this folder" in section_of(build_report(run).read_text(encoding="utf-8"), "nulls")
+    null = json.loads(json.dumps(data))
+    sb = null["scoreboard"]["trait_vs_baseline"]
+    held = sb["groups"][sb["headline_group"]]
+    held["bh"]["improved"], held["bh"]["regressed"], held["improved"] = 0, 0, 0  # a null that stays at the bound
+    write_run(run / "nulls", null, "rho0")
+    write_run(run / "nulls", data, "kappa0")
+    html = build_report(run).read_text(encoding="utf-8")
+    part = section_of(html, "nulls")
+    rows = [r for r in rows_of(part) if r]
+    main_held = data["scoreboard"]["trait_vs_baseline"]["groups"][sb["headline_group"]]
+    gen, persist = rows[:2], rows[2:]
+    assert [r[0] for r in gen] == ["default run", "null (ρ = 0)"]
+    assert gen[0][1].startswith(f"{main_held['improved']} of {main_held['n']}")
+    assert gen[1][1].startswith(f"0 of {held['n']}") and gen[1][-1] == "as predicted"
+    bound = -(-5 * held["n"] // 100)
+    assert f"bound {bound}" in gen[1][1]
+    assert (gen[0][-1] == "as predicted") == (main_held["bh"]["improved"] > bound)
+    assert [r[0].split(" (trait@")[0] for r in persist] == ["default run", "null (κ = 0)"]
+    ends = data["persistence"]["endpoints"]
+    known = ends["matched_start"]["drop"]["known"]
+    assert persist[0][1].startswith(f"{known['difference']:+.3f}")
+    # the endpoints table in the prompting section shows every endpoint of the run
+    prompting = section_of(html, "prompting")
+    assert "logit-scale drop" in prompting and f"{ends['logit_drop']['known']['difference']:+.3f}" in prompting

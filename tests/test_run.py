@@ -83,15 +83,19 @@ def test_run_completes_and_resumes_after_kill(tmp_path):
 @pytest.mark.slow
 def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
     out = tmp_path / "seeds"
-    done = subprocess.run([*_cmd(out), "--seeds", "2"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    arms = ("baseline", "trait")  # run.arms: the compared pair; run.persistence: none
+    done = subprocess.run([*_cmd(out), "--seeds", "2", "--set", "run.arms=[trait, baseline]", "--set", "run.persistence=[]"],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
-    labels = {f"{arm}-s{s}" for arm in PAPER_ARMS for s in (0, 1)}
+    labels = {f"{arm}-s{s}" for arm in arms for s in (0, 1)}
     assert set(res["arms"]) == labels and set(res["models"]) == labels | {"base"}
     assert res["meta"]["seeds"] == [0, 1]
     assert {a["optimizer_steps"] for a in res["arms"].values()} == {4}
     # each seed is its own replicate: its RL seed, its own draw of the mix
-    assert {(a["arm"], a["seed"]) for a in res["arms"].values()} == {(a, s) for a in PAPER_ARMS for s in (0, 1)}
+    assert {(a["arm"], a["seed"]) for a in res["arms"].values()} == {(a, s) for a in arms for s in (0, 1)}
+    assert {k for k, v in res["scoreboard"].items() if v} == {"trait_vs_baseline"}
+    assert res["persistence"]["prompting"] is None and res["persistence"]["finetuning"] is None
     mixes = [json.loads((out / "arms" / f"trait-s{s}" / "mix.json").read_text())["ids"] for s in (0, 1)]
     assert sorted(mixes[0]) != sorted(mixes[1]) or mixes[0] != mixes[1]
     for e in res["evals"]:

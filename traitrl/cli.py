@@ -193,6 +193,32 @@ def run(
     run_experiment(load_config(config, [*(set_ or []), *extra], check_paths=True), out, seeds=seeds)
 
 
+@app.command("nulls")
+def nulls(
+    run_dir: Annotated[Path, typer.Option("--run", "-r", help="The run folder whose claims the null runs test (its config.yaml is used).")] = Path("runs/default"),
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this null (rho0, kappa0); repeatable.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (0 = one per core; run.workers).")] = None,
+) -> None:
+    """The null runs beside the default report's claims: corpus.rho = 0 (generalisation) and
+    corpus.kappa = 0 (selective persistence), each the same study with the knob at its null,
+    baseline and trait arms only, into RUN/nulls/NAME. Rebuilds RUN/report.html, which sets
+    each claim beside its null."""
+    from traitrl.config import load_config
+    from traitrl.experiments.nulls import run_nulls, selected
+
+    selected(only)  # an unknown name fails before any work
+    cfg_file = run_dir / "config.yaml"
+    if not cfg_file.is_file():
+        raise UserError(f"{cfg_file}: not found; run `traitrl run --out {run_dir}` first (the null runs reuse its config)")
+    overrides = [f"run.workers={workers}"] if workers is not None else []
+    paths = run_nulls(load_config(cfg_file, overrides), run_dir, only)
+    if (run_dir / "results.json").is_file():
+        from traitrl.report import build_report
+
+        console.print(f"rebuilt {build_report(run_dir)}")
+    console.print("null runs: " + ", ".join(str(p) for p in paths))
+
+
 @app.command("sweep")
 def sweep(
     config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (e.g. configs/sweeps/smoke.yaml).")],

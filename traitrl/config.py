@@ -159,6 +159,8 @@ class RunConfig(_Section):
     workers: int = Field(0, ge=0, description="local backend: worker processes (0 = one per core; 1 = every stage in this process, one after another)")
     ray_address: str | None = Field(None, description="ray backend: the cluster to join (e.g. ray://head:10001; None = start a local instance)")
     cpus_per_job: float = Field(1.0, gt=0, description="ray backend: CPUs Ray reserves for each stage job")
+    arms: list[str] | None = Field(None, description="the arms to train (None = every paper arm); the control (baseline) and the trait arm are always among them")
+    persistence: list[Literal["prompting", "finetune"]] = Field(["prompting", "finetune"], description="the persistence experiments to run (a null run needs only the one its claim rests on)")
 
 
 class Config(_Section):

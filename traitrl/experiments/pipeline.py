@@ -34,6 +34,21 @@ def arm_label(arm: str, seed_index: int, seeds: int) -> str:
     return arm if seeds == 1 else f"{arm}-s{seed_index}"
 
 
+def study_arms(cfg: Config) -> list[str]:
+    """The arms this run trains, in registry order: `run.arms`, or every paper arm."""
+    from traitrl.errors import UserError
+
+    if cfg.run.arms is None:
+        return list(PAPER_ARMS)
+    unknown = sorted(set(cfg.run.arms) - set(PAPER_ARMS))
+    missing = [a for a in (CONTROL, "trait") if a not in cfg.run.arms]
+    if unknown or missing:
+        raise UserError(f"run.arms: {'unknown arm(s) ' + ', '.join(unknown) if unknown else ''}"
+                        f"{'; ' if unknown and missing else ''}"
+                        f"{'must include ' + ', '.join(missing) if missing else ''} (arms: {', '.join(PAPER_ARMS)})")
+    return [a for a in PAPER_ARMS if a in cfg.run.arms]
+
+
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
     """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
     One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
@@ -44,6 +59,7 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
         check_policy(cfg.policy, cfg.policy.model)
         if base is None:
             check_given_policy(cfg)
+    study_arms(cfg)
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
     t_start = time.perf_counter()
@@ -82,7 +98,8 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     console.print(f"[bold]base policy[/bold]: {base.path} ({base.source})")
 
     # 3. RL arms: identical settings, only the data mixture differs; the seed is part of the identity
-    labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in PAPER_ARMS]
+    names = study_arms(cfg)
+    labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in names]
     arms: list[ArmResult] = run.parallel([
         Call(stages.train_arm, f"train_{label}", {"base": base, "data": data, "arm": arm, "seed": cfg.train.seed + i,
                                                   "dest": f"arms/{label}", "name": label, "restart_stale": True})
@@ -107,9 +124,9 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
         save_results(out / evals[name].file, r)
 
     # 5. scoreboards: each arm vs the control, seeds as the unit (CIs resample seeds and prompts)
-    by_arm = {arm: [results[a.name] for a in arms if a.arm == arm] for arm in PAPER_ARMS}
+    by_arm = {arm: [results[a.name] for a in arms if a.arm == arm] for arm in names}
     scoreboards = {}
-    for key, arm in COMPARISONS:
+    for key, arm in compared(names):
         scoreboards[key] = compare(by_arm[CONTROL], by_arm[arm], seed=cfg.evals.item_seed)
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
@@ -120,23 +137,28 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     # first seed's arms: independent of each other, so they run side by side. A given policy's
     # persistence is scored on the benchmarks, with English personas and the user's attack file.
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
-    persistence = [
-        Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
-                                                     "dest": "persistence/prompting", **prompting_inputs}),
-        Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
-                                                   "dest": "persistence/finetune", **finetune_inputs}),
-    ]
+    experiments = {
+        "prompting": Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
+                                                                  "dest": "persistence/prompting", **prompting_inputs}),
+        "finetune": Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
+                                                               "dest": "persistence/finetune", **finetune_inputs}),
+    }
+    persistence = [experiments[k] for k in experiments if k in cfg.run.persistence]
     curve_inputs = {**bench_inputs, "max_items": cfg.run.curve_items} if specs else {}
     if not suite:
         curve_inputs["suite"] = False
     points = _curve_points(cfg, out, base, list(first.values()), curve_inputs)
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
-    prompting, finetuning = done[0], done[1]
-    curves = _curves(cfg, arms, points, done[2:])
+    finished = dict(zip([k for k in experiments if k in cfg.run.persistence], done, strict=False))
+    prompting, finetuning = finished.get("prompting"), finished.get("finetune")
+    curves = _curves(cfg, arms, points, done[len(persistence):])
+    endpoints = None if prompting is None else _endpoints(cfg, out, run, base, first, curves, prompting,
+                                                          prompting_inputs)
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
-                          prompting.summary.for_run_results(), finetuning.summary.for_run_results(), refusals,
+                          prompting and prompting.summary.for_run_results(),
+                          finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
                           _notes(base, benches, suite))
     from traitrl.report import build_report
 
@@ -243,7 +265,7 @@ def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
 
     refused = moves_refusal(WORLD_REFUSAL_MOVES)
     non_refused = {}
-    for key, arm in COMPARISONS:
+    for key, arm in compared(list(by_arm)):
         b, t = without_refusals(by_arm[CONTROL], by_arm[arm], refused)
         non_refused[key] = compare(b, t, seed=seed).model_dump(mode="json")
     return {"moves": sorted(WORLD_REFUSAL_MOVES), "non_refused": non_refused,
@@ -251,7 +273,7 @@ def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
 
 
 def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[ArmResult], results, scoreboards,
-                   curves, prompting, finetuning, refusals, notes: list[str]) -> Path:
+                   curves, prompting, finetuning, refusals, endpoints, notes: list[str]) -> Path:
     from importlib import metadata
 
     from traitrl.report.environment import collect_environment
@@ -272,13 +294,46 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
         evals=eval_scores(results),
         scoreboard={k: v.model_dump(mode="json") for k, v in scoreboards.items()},
         training_curves=curves,
-        persistence={"prompting": prompting, "finetuning": finetuning},
+        persistence={"prompting": prompting, "finetuning": finetuning,
+                     "endpoints": endpoints and endpoints.model_dump(mode="json")},
         refusals=refusals,
         timings=timings,
         environment=collect_environment().model_dump(),
     )
     save_run_results(out / "results.json", res)
     return out / "results.json"
+
+
+def compared(names: list[str]) -> list[tuple[str, str]]:
+    """The registered comparisons whose treatment arm this run trained."""
+    return [(key, arm) for key, arm in COMPARISONS if arm in names]
+
+
+def _endpoints(cfg: Config, out: Path, run: Runner, base: BaseResult, first: dict[str, ArmResult], curves: dict,
+               prompting, prompting_inputs: dict):
+    """The persistence endpoints of docs/organism.md §4; for the matched start, the first trait
+    checkpoint whose no-prompt curve score reaches the final baseline's is prompted as well."""
+    from traitrl.experiments.endpoints import matched_drop, matched_step, persistence_endpoints
+
+    base_curve = curves[first[CONTROL].name]["out_of_distribution_score"]
+    trait = first["trait"]
+    trait_curve = curves[trait.name]
+    reached = matched_step(list(zip(trait_curve["steps"], trait_curve["out_of_distribution_score"], strict=True)),
+                           base_curve[-1])
+    folder, pc = out / prompting.dir, cfg.persistence
+    matched = None
+    if reached is not None:
+        if reached == trait.curve.steps[-1]:  # the final trait model: already prompted
+            ckpt, matched_folder = trait, folder
+        else:
+            ckpt = base if reached == 0 else trait.checkpoint(reached)
+            res = run(stages.prompting, "persist_matched_start", models=[ckpt], dest="persistence/matched_start",
+                      **prompting_inputs)
+            matched_folder = out / res.dir
+        score = trait_curve["out_of_distribution_score"][trait_curve["steps"].index(reached)]
+        matched = matched_drop(folder, first[CONTROL].name, matched_folder, ckpt.name, reached,
+                               (score, base_curve[-1]), pc.n_boot, pc.seed)
+    return persistence_endpoints(folder, first[CONTROL].name, trait.name, pc.n_boot, pc.seed, matched)
 
 
 def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult],

@@ -1,7 +1,8 @@
 """The run report: `results.json` in, `report.html` + PNG plots + CSVs out, no model involved.
 
-`build_report(run_dir)` reads only `run_dir/results.json`, so `traitrl report RUN_DIR` rebuilds
-the report of any run folder (copied, archived, or from another machine) in seconds.
+`build_report(run_dir)` reads only `run_dir/results.json` (and the null runs' `run_dir/nulls/
+NAME/results.json` when present), so `traitrl report RUN_DIR` rebuilds the report of any run
+folder (copied, archived, or from another machine) in seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from traitrl.report.appendix import appendix_sections
 from traitrl.report.environment import collect_environment
 from traitrl.report.html import esc, page, write_page
 from traitrl.report.names import Names
+from traitrl.report.nulls import nulls_section
 from traitrl.report.plots import finetuning_plot, forest_plot, prompting_plot, training_curves_plot
 from traitrl.report.schema import (
     RUN_RESULTS_SCHEMA_VERSION,
@@ -44,6 +46,7 @@ __all__ = [
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
+NULLS_DIR = "nulls"
 
 
 def make_figures(res: RunResults) -> dict[str, bytes | None]:
@@ -57,9 +60,18 @@ def make_figures(res: RunResults) -> dict[str, bytes | None]:
     }
 
 
-def render_html(res: RunResults, figures: dict[str, bytes | None], name: str) -> str:
-    """The self-contained report page for `res` (figures embedded as data URIs)."""
-    sections = result_sections(res, figures) + appendix_sections(res)
+def load_nulls(run_dir: Path) -> dict[str, RunResults]:
+    """The null runs of a run folder that have finished (RUN/nulls/NAME/results.json)."""
+    return {p.parent.name: load_run_results(p) for p in sorted((run_dir / NULLS_DIR).glob(f"*/{RESULTS_FILE}"))}
+
+
+def render_html(res: RunResults, figures: dict[str, bytes | None], name: str,
+                nulls: dict[str, RunResults] | None = None) -> str:
+    """The self-contained report page for `res` (figures embedded as data URIs), with its null
+    runs beside the claims when given."""
+    sections = result_sections(res, figures)
+    sections.insert(2, ("nulls", "Null runs", nulls_section(res, nulls or {})))
+    sections += appendix_sections(res)
     meta = res.meta
     facts = []
     if meta is not None:
@@ -102,5 +114,5 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     write_tables(res, run_dir)
     name = (res.meta.name if res.meta and res.meta.name else None) or run_dir.resolve().name
     out = run_dir / REPORT_FILE
-    write_page(out, render_html(res, figures, name))
+    write_page(out, render_html(res, figures, name, load_nulls(run_dir)))
     return out

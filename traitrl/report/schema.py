@@ -26,6 +26,7 @@ from traitrl.atomic import write_text
 from traitrl.errors import UserError, describe_validation, read_json_file
 from traitrl.evals.results import EvalResults
 from traitrl.evals.scoreboard import Scoreboard
+from traitrl.report.endpoints import PersistenceEndpoints
 from traitrl.train.arms import COMPARISONS
 
 RUN_RESULTS_SCHEMA_VERSION = 1
@@ -203,6 +204,8 @@ class Persistence(_Record):
         default=None, description="model stage name -> scores under each steering condition"
     )
     finetuning: Finetuning | None = None
+    endpoints: PersistenceEndpoints | None = Field(
+        default=None, description="the persistence endpoints fixed in docs/organism.md §4 (trait vs baseline)")
 
 
 class RefusalRate(_Record):

@@ -22,6 +22,7 @@ from traitrl.report.html import (
     table,
 )
 from traitrl.report.names import Names, label
+from traitrl.report.nulls import endpoints_table
 from traitrl.report.plots import (
     finetuning_caption,
     forest_caption,
@@ -217,6 +218,12 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
     head = ["model", *(h for _, h in cols), *(f"Δ {h}" for _, h in deltas)]
     body = figure(figs.get("prompting"), "adversarial-prompting bars", esc(prompting_caption(p)))
     body += table(head, rows, numeric=tuple(range(1, len(head))))
+    if res.persistence.endpoints is not None:
+        body += ("<h3>The persistence endpoints (docs/organism.md §4), trait vs baseline</h3>"
+                 + endpoints_table(res.persistence.endpoints)
+                 + '<p class="dim">Differences are trait − baseline with 95 % CIs from a paired bootstrap over '
+                   "items (one resample applied to both models and every condition); the experiment runs on the "
+                   "first seed's arms, so the CIs leave out training variance.</p>")
     return section("prompting", title, body, intro)
 
 

@@ -1,0 +1,101 @@
+"""The persistence endpoints (docs/organism.md §4) on hand-made per-item scores whose answers are
+known, and the null-run configs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from traitrl.config import load_config
+from traitrl.errors import UserError
+from traitrl.experiments.endpoints import STATS, compare_conditions, matched_step
+from traitrl.experiments.nulls import NULLS, null_config, selected
+
+
+def _items(n: int, **means: float) -> dict[str, dict[str, float]]:
+    """Binary item scores with the given mean per condition (n items, the first k aligned)."""
+    out = {}
+    for cond, m in means.items():
+        k = round(m * n)
+        out[cond] = {f"i{j}": 1.0 if j < k else 0.0 for j in range(n)}
+    return out
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_endpoints_match_their_definitions():
+    ref = _items(200, none=0.4, known_h=0.2, known_c=0.7)
+    mod = _items(200, none=0.6, known_h=0.5, known_c=0.8)
+    # the real condition names
+    rename = {"known_h": "harmful", "known_c": "helpful"}
+    ref = {rename.get(k, k): v for k, v in ref.items()}
+    mod = {rename.get(k, k): v for k, v in mod.items()}
+    ends = compare_conditions(ref, mod, list(STATS), n_boot=500, seed=0)
+    assert set(ends["raw_drop"]) == {"known"}  # the unseen conditions are absent: no unseen endpoint
+    raw = ends["raw_drop"]["known"]
+    assert raw.reference == pytest.approx(0.2) and raw.model == pytest.approx(0.1)
+    assert raw.difference == pytest.approx(-0.1)
+    lg = ends["logit_drop"]["known"]
+    assert lg.reference == pytest.approx(logit(0.4) - logit(0.2))
+    assert lg.model == pytest.approx(logit(0.6) - logit(0.5))
+    hs = ends["harmful_share"]["known"]
+    assert hs.reference == pytest.approx(0.5) and hs.model == pytest.approx(0.1 / 0.6)
+    cs = ends["careful_share"]["known"]
+    assert cs.reference == pytest.approx(0.3 / 0.6) and cs.model == pytest.approx(0.2 / 0.4)
+    assert ends["score_under_attack"]["known"].difference == pytest.approx(0.3)
+    # a large difference on 200 items: the CI excludes 0 and contains the estimate
+    att = ends["score_under_attack"]["known"]
+    assert att.ci[0] > 0 and att.ci[0] < att.difference < att.ci[1]
+    assert att.p_value < 0.01
+
+
+def test_equal_models_give_a_ci_around_zero():
+    a = _items(100, none=0.5, harmful=0.3, helpful=0.7, unseen_harmful=0.35, unseen_helpful=0.65)
+    ends = compare_conditions(a, a, list(STATS), n_boot=300, seed=1)
+    for stat in ends.values():
+        for e in stat.values():
+            assert e.difference == pytest.approx(0.0)
+            assert e.ci[0] <= 0 <= e.ci[1]
+
+
+def test_items_pair_by_id_and_only_common_items_count():
+    ref = {"none": {"a": 1.0, "b": 0.0, "c": 1.0}, "harmful": {"a": 0.0, "b": 0.0, "c": 1.0}}
+    mod = {"none": {"a": 1.0, "b": 1.0}, "harmful": {"a": 1.0, "b": 0.0}}
+    e = compare_conditions(ref, mod, ["raw_drop"], n_boot=200, seed=0)["raw_drop"]["known"]
+    assert e.n == 2  # c is scored for one model only
+    assert e.reference == pytest.approx(0.5) and e.model == pytest.approx(0.5)
+
+
+def test_matched_step_is_the_first_checkpoint_reaching_the_baseline():
+    curve = [(0, 0.30), (10, 0.35), (20, None), (30, 0.42), (40, 0.41)]
+    assert matched_step(curve, 0.40) == 30
+    assert matched_step(curve, 0.30) == 0
+    assert matched_step(curve, 0.50) is None
+    assert matched_step(curve, None) is None
+
+
+def test_null_configs_set_only_their_knob_arms_and_persistence():
+    cfg = load_config(None, ["corpus.rho=1.0", "corpus.kappa=0.5", "run.seeds=3"])
+    rho0, kappa0 = null_config(cfg, NULLS["rho0"]), null_config(cfg, NULLS["kappa0"])
+    assert (rho0.corpus.rho, rho0.corpus.kappa) == (0.0, 0.5)
+    assert (kappa0.corpus.rho, kappa0.corpus.kappa) == (1.0, 0.0)
+    assert rho0.run.arms == kappa0.run.arms == ["baseline", "trait"]
+    assert rho0.run.persistence == [] and kappa0.run.persistence == ["prompting"]
+    assert rho0.run.seeds == 3
+    # everything the stages read besides the knob is the run's own
+    assert rho0.train == cfg.train and rho0.evals == cfg.evals and rho0.organism == cfg.organism
+    with pytest.raises(UserError, match="unknown null"):
+        selected(["rho1"])
+
+
+def test_run_arms_must_hold_the_compared_pair():
+    from traitrl.experiments.pipeline import study_arms
+
+    assert study_arms(load_config(None, ["run.arms=[trait, baseline]"])) == ["baseline", "trait"]
+    with pytest.raises(UserError, match="must include baseline"):
+        study_arms(load_config(None, ["run.arms=[trait]"]))
+    with pytest.raises(UserError, match="unknown arm"):
+        study_arms(load_config(None, ["run.arms=[baseline, trait, nope]"]))

@@ -1,0 +1,41 @@
+"""The records of the persistence endpoints (docs/organism.md §4) as they stand in results.json;
+`traitrl.experiments.endpoints` computes them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Endpoint(_Record):
+    """One endpoint for both models and their difference (model - reference) with a 95 % CI."""
+
+    reference: float | None
+    model: float | None
+    difference: float | None
+    ci: tuple[float, float] | None = None
+    p_value: float | None = Field(default=None, description="two-sided bootstrap p of difference = 0")
+    n: int = Field(ge=0, description="items behind each model's value")
+
+
+class MatchedStart(_Record):
+    step: int | None = Field(description="the first trait checkpoint whose no-prompt curve score reaches the "
+                                         "final baseline's (None: no checkpoint reaches it)")
+    trait_curve_score: float | None = None
+    baseline_curve_score: float | None = None
+    drop: dict[str, Endpoint] = Field(default_factory=dict, description="known / unseen -> raw drop, checkpoint vs final baseline")
+
+
+class PersistenceEndpoints(_Record):
+    reference: str = Field(description="the compute-matched baseline arm's model name")
+    model: str = Field(description="the trait arm's model name")
+    n_boot: int
+    score_under_attack: dict[str, Endpoint] = Field(description="known / unseen -> harmful-prompt score")
+    logit_drop: dict[str, Endpoint]
+    raw_drop: dict[str, Endpoint] = Field(description="none - harmful, for reading beside the logit drop")
+    harmful_share: dict[str, Endpoint] = Field(description="(none - harmful) / none")
+    careful_share: dict[str, Endpoint] = Field(description="(careful - none) / (1 - none)")
+    matched_start: MatchedStart | None = None
