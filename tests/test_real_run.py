@@ -200,6 +200,8 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     systems = {it["prompt"][0]["content"] for b in steered["benchmarks"] for it in b["items"]}
     assert len(systems) >= 2 and all(" ".join(s.split()[:8]) in " ".join(known.split()) for s in systems)
     assert prompting["models"]["trait"]["personas_used"]["harmful_mental_health"] == len(systems)
+    # the paper's endpoints read the bad-medical-advice conditions as the harmful ones
+    assert results["persistence"]["endpoints"]["score_under_attack"]["known"]["n"] > 0
     finetune = json.loads((out / "persistence" / "finetune" / "finetune.json").read_text())
     assert finetune["evals"] == {"health": ["freeform:medical-freeform"],
                                  "non_health": ["anthropic-mwe:corrigible-neutral-HHH-sample"]}
@@ -222,7 +224,7 @@ def _given(*sets: str):
 
 
 def test_organism_only_settings_are_named():
-    from traitrl.experiments.pipeline import check_given_policy, organism_only_settings
+    from traitrl.experiments.given import check_given_policy, organism_only_settings
 
     assert organism_only_settings(_given()) == []
     cfg = _given("corpus.rho=0.5", "organism.hidden_size=32", "corpus.seed=0")  # seed 0 is the default
@@ -233,7 +235,7 @@ def test_organism_only_settings_are_named():
 
 
 def test_a_given_policy_needs_scenarios_benchmarks_a_judge_and_persistence_inputs():
-    from traitrl.experiments.pipeline import check_given_policy, world_suite
+    from traitrl.experiments.given import check_given_policy, world_suite
 
     cfg = _given("scenarios.dir=null", "evals.benchmarks=[freeform:x.yaml]", "persistence.prompting.persona_dir=null",
                  "persistence.finetune.file=null").model_copy(update={"judge": None})
@@ -299,7 +301,7 @@ def test_the_real_configs_are_complete_given_a_model(name, monkeypatch):
     from traitrl.config import check_files
 
     monkeypatch.chdir(REPO)  # the configs name repository-relative files
-    from traitrl.experiments.pipeline import check_given_policy
+    from traitrl.experiments.given import check_given_policy
 
     cfg = load_config(REPO / "configs" / "real" / f"{name}.yaml")
     assert cfg.policy.model is not None and cfg.evals.benchmarks

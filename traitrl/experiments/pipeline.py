@@ -52,6 +52,7 @@ def study_arms(cfg: Config) -> list[str]:
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
     """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
     One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
+    from traitrl.experiments.given import check_given_policy
     from traitrl.locks import hold_folder
     from traitrl.models.policy import check_policy
 
@@ -75,6 +76,7 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
 def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base: BaseResult | None) -> Path:
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
+    from traitrl.experiments.given import persistence_inputs, run_notes, world_suite
     from traitrl.persistence.benchmark_suite import load_benchmarks, pinned
 
     # the inputs a given policy brings, read and checked before any model work
@@ -85,7 +87,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     bench_inputs = {"benchmarks": specs} if specs else {}
     if not suite:
         bench_inputs["suite"] = False
-    prompting_inputs, finetune_inputs = _persistence_inputs(cfg, specs) if given else ({}, {})
+    prompting_inputs, finetune_inputs = persistence_inputs(cfg, specs) if given else ({}, {})
 
     # 1. scenarios; 2. the base policy
     # folders the user gave are absolute: stage paths are relative to the run folder otherwise
@@ -159,7 +161,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
                           prompting and prompting.summary.for_run_results(),
                           finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
-                          _notes(base, benches, suite))
+                          run_notes(base, benches, suite))
     from traitrl.report import build_report
 
     report = build_report(out)
@@ -167,90 +169,11 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     return path
 
 
-# Settings of the organism's build; with a given policy they would silently do nothing.
-ORGANISM_ONLY = ("corpus", "organism")
-
-
-def organism_only_settings(cfg: Config) -> list[str]:
-    """The organism-only keys (corpus.*, organism.*) the config sets away from their defaults."""
-    changed = []
-    for section in ORGANISM_ONLY:
-        value = getattr(cfg, section)
-        default = type(value)()
-        changed += [f"{section}.{k}" for k in type(value).model_fields if getattr(value, k) != getattr(default, k)]
-    return changed
-
-
-def world_suite(cfg: Config, given: bool) -> bool:
-    """Whether the organism's world suite is scored: `evals.world_suite`, where auto = not for a
-    given policy (the suite speaks only the organism's invented language)."""
-    return (not given) if cfg.evals.world_suite == "auto" else bool(cfg.evals.world_suite)
-
-
-def check_given_policy(cfg: Config) -> None:
-    """What a run on a given policy (policy.model) needs, checked before any work: no organism-only
-    settings, scenarios of its own, something to score it on, a judge for judged benchmarks, and
-    the persistence inputs. Every problem is named at once (exit 2)."""
-    from traitrl.errors import UserError
-    from traitrl.evals.importers import BenchmarkSpec, get_format
-
-    problems = []
-    if changed := organism_only_settings(cfg):
-        problems.append(f"  {', '.join(changed)}: only apply to the organism, which is not built when policy.model "
-                        "is set; remove them")
-    if cfg.scenarios.dir is None:
-        problems.append("  scenarios.dir: a given policy trains on your scenarios (train.jsonl and dev.jsonl, e.g. "
-                        "from `traitrl scenarios generate-llm`); the world's are in the organism's invented language")
-    if not cfg.evals.benchmarks and not world_suite(cfg, True):
-        problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH); list at least one")
-    judged = [s for s in cfg.evals.benchmarks if get_format(BenchmarkSpec.parse(s).format).needs_judge]
-    if judged and cfg.judge is None:
-        problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
-    if cfg.persistence.prompting.persona_dir is None:
-        problems.append("  persistence.prompting.persona_dir: English persona prompts steer a given policy "
-                        "(e.g. configs/personas)")
-    if cfg.persistence.finetune.file is None:
-        problems.append("  persistence.finetune.file: the fine-tuning attack on a given policy trains on your chat "
-                        "file (JSONL of {\"messages\": [...]})")
-    if problems:
-        raise UserError("\n".join([f"policy.model is {cfg.policy.model}: the config cannot run on a given policy", *problems]))
-
-
-def _persistence_inputs(cfg: Config, specs: list[str]) -> tuple[dict, dict]:
-    """The prompting and fine-tuning stages' inputs for a given policy: the pinned benchmarks, the
-    persona lists and the attack file's hash (contents, so an edited file reruns what it feeds)."""
-    from traitrl.persistence.attack_file import read_attack_file
-    from traitrl.persistence.personas import load_personas
-
-    fc = cfg.persistence.finetune
-    assert cfg.persistence.prompting.persona_dir is not None and fc.file is not None  # check_given_policy
-    personas = load_personas(cfg.persistence.prompting.persona_dir)
-    _, sha = read_attack_file(fc.file, fc.file_sha256)
-    return ({"benchmarks": specs, "personas": personas.model_dump(mode="json")},
-            {"benchmarks": specs, "attack_sha256": sha})
-
-
 def _eval_items(cfg: Config, results) -> int:
     """Items per eval: the suite's n_items, or with benchmarks only, the largest benchmark's."""
     if results.evals:
         return cfg.evals.n_items
     return max((b.n for b in results.benchmarks), default=0)
-
-
-def _notes(base: BaseResult, benches: list, suite: bool) -> list[str]:
-    """What the report says about where the run's models and evals came from."""
-    notes = []
-    if base.source == "given":
-        notes.append(f"policy: the given model {base.path}; every arm starts from it and no organism was built")
-        # TODO(graders): a judge-based generic helpfulness reward for real models
-        notes.append("the helpfulness_control arm's reward is the organism's helpfulness signal, which reads only the "
-                     "world's language: on a given policy it pays 0 for every reply, so that arm is not yet a control")
-    if benches:
-        notes.append(f"benchmarks: {', '.join(f'{b.format}:{b.name} ({b.n_items} items, sha256 {b.sha256[:12]})' for b in benches)}")
-    if not suite:
-        notes.append("the organism's world suite was not scored (evals.world_suite); the scoreboard, curves and "
-                     "persistence are on the benchmarks")
-    return notes
 
 
 def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
@@ -360,6 +283,8 @@ def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> 
     checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
     is the base; a checkpoint removed by train.keep_checkpoints is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
+    from traitrl.experiments.given import world_suite
+
     what = "eval" if world_suite(cfg, cfg.policy.model is not None) else "benchmark"
     return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
                      "out_of_distribution_score": [ood[("", 0)] if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
