@@ -102,7 +102,9 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
     )
 
 
-@stage("evaluate", version=1, config=("world", "evals", "policy", "judge"), code=EVAL_CODE, result=EvalRun)
+# the evaluate stage tags benchmark results health / non-health with the persistence suite's rule
+@stage("evaluate", version=1, config=("world", "evals", "policy", "judge"),
+       code=(*EVAL_CODE, "traitrl.persistence.benchmark_suite"), result=EvalRun)
 def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str = "none",
              benchmarks: list[str] | None = None, suite: bool = True, max_items: int | None = None,
              show_progress: bool = True) -> EvalRun:
