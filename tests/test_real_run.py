@@ -170,6 +170,10 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     for name in ("baseline", "trait"):
         train = json.loads((out / "arms" / name / "train.json").read_text())
         assert train["init"] == str(qwen_tiny) and train["optimizer_steps"] == 2
+        # the GSM8K-style capability rows were in the mix and rewarded by the judge (through the faults)
+        # TODO(verifiers): graded by the numeric verifier once traitrl.graders.verifiers lands
+        assert train["mix"]["by_trait"]["dose_arithmetic"] >= 1 and train["final_train_rewards"]["capability"] is not None
+        assert train["unscored_rate"] < 0.5
         trained = _weights(out / "arms" / name / "model")
         assert set(trained) <= set(base_weights)
         assert any(not trained[k].equal(base_weights[k]) for k in trained), f"{name}: no parameter moved"
