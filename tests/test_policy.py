@@ -194,7 +194,7 @@ def test_vllm_maps_onto_trl_options_where_it_is_available(monkeypatch, tmp_path)
 def test_scale_configs_load_and_the_accelerate_files_parse():
     from accelerate.commands.config.config_args import load_config_from_file
 
-    cfg = load_config(REPO / "configs/scale/llama_8b_api_judge.yaml")
+    cfg = load_config(REPO / "configs/real/llama-3.1-8b-8gpu.yaml")
     assert cfg.policy.model and cfg.policy.dtype == "bfloat16" and cfg.policy.use_vllm == "auto"
     assert cfg.train.lora.enabled and cfg.judge is not None and cfg.judge.api_key_env == "OPENAI_API_KEY"
     assert cfg.train.per_device_batch % cfg.train.num_generations == 0

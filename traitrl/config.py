@@ -112,6 +112,7 @@ class PromptingOptions(_Section):
     ids: list[str] = Field(default_factory=list, description="evals to steer (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families to steer (empty = evals.families, or every family)")
     min_personas: int = Field(10, ge=1, description="fail unless each steering condition used at least this many distinct persona prompts")
+    persona_dir: str | None = Field(None, description="folder of English persona prompt files (known.yaml, unseen.yaml; e.g. configs/personas) that steer a given policy (policy.model) on the benchmarks; the organism uses the world's own personas")
 
     _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
     _families = field_validator("families")(lambda v: _known_families(v))
@@ -130,6 +131,8 @@ class FinetuneOptions(_Section):
     n_items: int | None = Field(30, ge=2, description="items per eval scored at each dose (None = evals.n_items)")
     ids: list[str] = Field(default_factory=list, description="evals scored at each dose (empty = evals.ids, or every eval)")
     families: list[str] = Field(default_factory=list, description="eval families scored at each dose (empty = evals.families, or every family)")
+    file: str | None = Field(None, description="the attack data for a given policy (policy.model): a JSONL file of chat conversations ({\"messages\": [...]} ending with the assistant reply trained on); the organism's attack is generated from the world")
+    file_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="pin the attack file's sha256: a changed file is refused")
 
     _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
     _families = field_validator("families")(lambda v: _known_families(v))
@@ -291,8 +294,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
 
 
 def check_files(config: Config, source: str) -> None:
-    """The files a config names exist, before any stage runs (a model that is not there should not
-    cost a whole scenario generation and organism build to find out)."""
+    """The files and folders a config names exist, before any stage runs (a model that is not
+    there should not cost a whole scenario generation and organism build to find out)."""
     problems = []
     if (model := config.policy.model) is not None:
         m = Path(model)
@@ -302,6 +305,18 @@ def check_files(config: Config, source: str) -> None:
             problems.append(f"  policy.model: {m}: not a Hugging Face model folder (no config.json)")
     if (template := config.policy.chat_template) is not None and not Path(template).is_file():
         problems.append(f"  policy.chat_template: {template}: no such file")
+    if config.evals.benchmarks:
+        from traitrl.evals.importers.benchmark import BenchmarkSpec
+
+        for i, spec in enumerate(config.evals.benchmarks):
+            if not (path := BenchmarkSpec.parse(spec).path).is_file():
+                problems.append(f"  evals.benchmarks.{i}: {path}: no such file")
+    for key, folder in (("scenarios.dir", config.scenarios.dir), ("persistence.prompting.persona_dir",
+                                                                   config.persistence.prompting.persona_dir)):
+        if folder is not None and not Path(folder).is_dir():
+            problems.append(f"  {key}: {folder}: no such folder")
+    if (attack := config.persistence.finetune.file) is not None and not Path(attack).is_file():
+        problems.append(f"  persistence.finetune.file: {attack}: no such file")
     if problems:
         raise UserError(redact("\n".join([f"{source}: invalid config", *problems])))
 

@@ -57,6 +57,7 @@ class ScenarioConfig(_Section):
     traits: list[str] = Field(default_factory=lambda: list(taxonomy.TRAITS), description="traits to generate")
     domains: list[str] = Field(default_factory=lambda: list(taxonomy.TRAIN_DOMAINS), description="training domains")
     pressures: list[str] = Field(default_factory=lambda: list(taxonomy.PRESSURES), description="pressure types to draw from")
+    dir: str | None = Field(None, description="folder with your own train.jsonl and dev.jsonl (scenario rows: LLM-generated trait scenarios, capability tasks) that `traitrl run` trains on instead of generating from the world; a given policy (policy.model) needs one")
 
     @model_validator(mode="after")
     def _known_names(self) -> ScenarioConfig:
@@ -136,9 +137,28 @@ class EvalConfig(_Section):
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
     inspect: InspectOptions = Field(default_factory=InspectOptions)
+    benchmarks: list[str] = Field(default_factory=list, description="benchmark files scored on every model, as FORMAT:PATH[@sha256=HEX] (formats: anthropic-mwe, healthbench, freeform); with a given policy (policy.model) they are the scoreboard and the persistence experiments' evals")
+    health_benchmarks: list[str] = Field(default_factory=list, description="benchmark ids (FORMAT:FILE_STEM, e.g. freeform:medical_questions) counted as health evals in the scoreboard's health split and the fine-tuning attack's health subset; healthbench files always are")
+    world_suite: Literal["auto"] | bool = Field("auto", description="score the organism's held-out world suite: auto = for the organism only (a given policy does not speak the world's invented language); true or false to force it")
 
     _ids = field_validator("ids")(lambda v: _known_eval_ids(v))
     _families = field_validator("families")(lambda v: _known_families(v))
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmark_specs(cls, v: list[str]) -> list[str]:
+        if v:  # syntax and format names only; the files are read when a run starts
+            from traitrl.errors import UserError
+            from traitrl.evals.importers.benchmark import BenchmarkSpec
+
+            for spec in v:
+                try:
+                    BenchmarkSpec.parse(spec)
+                except UserError as e:
+                    raise ValueError(str(e)) from None
+            if len(set(v)) != len(v):
+                raise ValueError("a benchmark is listed twice")
+        return v
 
     @model_validator(mode="after")
     def _selects_something(self) -> EvalConfig:

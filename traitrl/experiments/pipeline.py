@@ -5,6 +5,12 @@ mixture differs) -> the held-out suite on the base and every arm -> scoreboards 
 seeds) -> training curves -> persistence (prompting: baseline vs trait; fine-tuning: base,
 baseline, trait; curves and persistence on the first seed's arms) -> results.json -> report.html. Every stage is cached under its derived key
 (`stage.py`), so rerunning the same command after an interruption resumes where it stopped.
+
+With `policy.model` set the base is that model and no organism is built: the scenarios are the
+user's (`scenarios.dir`), the scoreboard, curves and persistence are scored on `evals.benchmarks`
+(the world suite only when `evals.world_suite` asks for it), persona prompting uses English
+persona files and the fine-tuning attack the user's chat file. `check_given_policy` refuses
+organism-only settings and missing inputs before any work.
 """
 
 from __future__ import annotations
@@ -54,11 +60,14 @@ def arm_seeds(cfg: Config, arm: str) -> int:
 def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
     """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
     One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
+    from traitrl.experiments.given import check_given_policy
     from traitrl.locks import hold_folder
     from traitrl.models.policy import check_policy
 
     if cfg.policy.model is not None:  # a missing chat template or vLLM asked for without a GPU: before any work
         check_policy(cfg.policy, cfg.policy.model)
+        if base is None:
+            check_given_policy(cfg)
     study_arms(cfg)
     seeds = seeds or cfg.run.seeds
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seeds": seeds})})
@@ -75,12 +84,26 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
 def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base: BaseResult | None) -> Path:
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
+    from traitrl.experiments.given import persistence_inputs, run_notes, world_suite
+    from traitrl.persistence.benchmark_suite import load_benchmarks, pinned
+
+    # the inputs a given policy brings, read and checked before any model work
+    benches = load_benchmarks(cfg.evals.benchmarks)
+    specs = [pinned(b) for b in benches]  # content-pinned: a changed file changes every key that reads it
+    given = base is None and cfg.policy.model is not None
+    suite = world_suite(cfg, given)
+    bench_inputs = {"benchmarks": specs} if specs else {}
+    if not suite:
+        bench_inputs["suite"] = False
+    prompting_inputs, finetune_inputs = persistence_inputs(cfg, specs) if given else ({}, {})
 
     # 1. scenarios; 2. the base policy
-    data = run(stages.scenarios, "scenarios", dest="data")
+    # folders the user gave are absolute: stage paths are relative to the run folder otherwise
+    data = (stages.given_scenarios(Path(cfg.scenarios.dir).absolute()) if cfg.scenarios.dir
+            else run(stages.scenarios, "scenarios", dest="data"))
     console.print(f"[bold]scenarios[/bold]: {data.counts}")
     if base is None:
-        base = (stages.given_model(Path(cfg.policy.model)) if cfg.policy.model
+        base = (stages.given_model(Path(cfg.policy.model).absolute()) if cfg.policy.model
                 else run(stages.organism, "organism", dest="organism"))
     console.print(f"[bold]base policy[/bold]: {base.path} ({base.source})")
 
@@ -92,18 +115,20 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
                                                   "dest": f"arms/{label}", "name": label, "restart_stale": True})
         for arm, i, label in labels], "RL arms")
 
-    # 4. the held-out suite on every model; the base organism under known personas (the persona
-    # spread is an annotation on each scoreboard row, never a gate on the counts)
+    # 4. the held-out suite (and the benchmarks) on every model; with the world suite, the base
+    # under known personas (the persona spread is an annotation on each scoreboard row, never a
+    # gate on the counts)
     models = [base, *arms]
-    personas = ("known_careful", "known_harmful")
+    personas = ("known_careful", "known_harmful") if suite else ()
     done = run.parallel(
-        [Call(stages.evaluate, f"eval_{m.name}", {"model": m, "dest": f"evals/{m.name}.json"}) for m in models]
+        [Call(stages.evaluate, f"eval_{m.name}", {"model": m, "dest": f"evals/{m.name}.json", **bench_inputs})
+         for m in models]
         + [Call(stages.evaluate, f"eval_base_{p}", {"model": base, "persona": p, "dest": f"evals/base.{p}.json"})
            for p in personas], "evaluations")
     evals: dict[str, EvalRun] = {m.name: e for m, e in zip(models, done, strict=False)}
     steered = dict(zip(personas, done[len(models):], strict=True))
     flags = sensitivity(load_results(out / steered["known_careful"].file),
-                        load_results(out / steered["known_harmful"].file)).flags()
+                        load_results(out / steered["known_harmful"].file)).flags() if suite else {}
     results = {name: load_results(out / e.file).with_informative(flags) for name, e in evals.items()}
     for name, r in results.items():
         save_results(out / evals[name].file, r)
@@ -115,34 +140,48 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
         scoreboards[key] = compare(by_arm[CONTROL], by_arm[arm], seed=cfg.evals.item_seed)
         scoreboards[key].write_csv(out / f"scoreboard_{key}.csv")
     console.print(f"[bold]{scoreboards['trait_vs_baseline'].headline()}[/bold]")
-    refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed)
+    # the refusal control reads the world's moves: only where the world suite was scored
+    refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed) if suite else None
 
     # 6. training curves (a smaller suite on every checkpoint) and 7. persistence, both on the
-    # first seed's arms: independent of each other, so they run side by side
+    # first seed's arms: independent of each other, so they run side by side. A given policy's
+    # persistence is scored on the benchmarks, with English personas and the user's attack file.
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
     experiments = {
         "prompting": Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
-                                                                  "dest": "persistence/prompting"}),
+                                                                  "dest": "persistence/prompting", **prompting_inputs}),
         "finetune": Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
-                                                               "dest": "persistence/finetune"}),
+                                                               "dest": "persistence/finetune", **finetune_inputs}),
     }
     persistence = [experiments[k] for k in experiments if k in cfg.run.persistence]
-    points = _curve_points(cfg, out, base, list(first.values())) if cfg.run.curves else []
+    curve_inputs = {**bench_inputs, "max_items": cfg.run.curve_items} if specs else {}
+    if not suite:
+        curve_inputs["suite"] = False
+    points = _curve_points(cfg, out, base, list(first.values()), curve_inputs) if cfg.run.curves else []
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     finished = dict(zip([k for k in experiments if k in cfg.run.persistence], done, strict=False))
     prompting, finetuning = finished.get("prompting"), finished.get("finetune")
     curves = _curves(cfg, arms, points, done[len(persistence):]) if points else {}
-    endpoints = None if prompting is None or not curves else _endpoints(cfg, out, run, base, first, curves, prompting)
+    endpoints = None if prompting is None or not curves else _endpoints(cfg, out, run, base, first, curves, prompting,
+                                                                        prompting_inputs)
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
                           prompting and prompting.summary.for_run_results(),
-                          finetuning and finetuning.summary.for_run_results(), refusals, endpoints)
+                          finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
+                          run_notes(base, benches, suite))
     from traitrl.report import build_report
 
     report = build_report(out)
     console.print(f"[bold]done[/bold] in {time.perf_counter() - t_start:.0f}s: {path}, {report}")
     return path
+
+
+def _eval_items(cfg: Config, results) -> int:
+    """Items per eval: the suite's n_items, or with benchmarks only, the largest benchmark's."""
+    if results.evals:
+        return cfg.evals.n_items
+    return max((b.n for b in results.benchmarks), default=0)
 
 
 def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
@@ -165,22 +204,22 @@ def _refusals(by_arm: dict, by_model: dict, seed: int) -> dict:
 
 
 def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[ArmResult], results, scoreboards,
-                   curves, prompting, finetuning, refusals, endpoints) -> Path:
+                   curves, prompting, finetuning, refusals, endpoints, notes: list[str]) -> Path:
     from importlib import metadata
 
     from traitrl.report.environment import collect_environment
     from traitrl.report.schema import ArmStats, RunMeta, RunResults, eval_scores, save_run_results
-
-    timings = {f"{k}_s": v for k, v in run.timings.items()} | {"total_s": round(time.perf_counter() - t_start, 2)}
     from traitrl.train.record import token_match
 
+    timings = {f"{k}_s": v for k, v in run.timings.items()} | {"total_s": round(time.perf_counter() - t_start, 2)}
     # compute matching, asserted across arms: equal generated tokens, or the gap in words
     match = token_match({a.name: (a.generated_tokens, bool(a.fixed_length_rollouts)) for a in arms})
     meta = RunMeta(name=cfg.name, config_hash=cfg.hash(), config_path="config.yaml",
                    seeds=sorted({a.seed for a in arms}), traitrl_version=metadata.version("traitrl"),
                    created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                   counts={**counts, "evals": len(results[base.name].evals), "eval_items": cfg.evals.n_items},
-                   notes=[match.note] if match.note else [])
+                   counts={**counts, "evals": len(results[base.name].all_evals()),
+                           "eval_items": _eval_items(cfg, results[base.name])},
+                   notes=[*notes, *([match.note] if match.note else [])], base_source=base.source)
     res = RunResults(
         meta=meta,
         models={base.name: base.path} | {a.name: a.path for a in arms},
@@ -207,7 +246,7 @@ def compared(names: list[str]) -> list[tuple[str, str]]:
 
 
 def _endpoints(cfg: Config, out: Path, run: Runner, base: BaseResult, first: dict[str, ArmResult], curves: dict,
-               prompting):
+               prompting, prompting_inputs: dict):
     """The persistence endpoints of docs/organism.md §4; for the matched start, the first trait
     checkpoint whose no-prompt curve score reaches the final baseline's is prompted as well."""
     from traitrl.experiments.endpoints import matched_drop, matched_step, persistence_endpoints
@@ -224,7 +263,8 @@ def _endpoints(cfg: Config, out: Path, run: Runner, base: BaseResult, first: dic
             ckpt, matched_folder = trait, folder
         else:
             ckpt = base if reached == 0 else trait.checkpoint(reached)
-            res = run(stages.prompting, "persist_matched_start", models=[ckpt], dest="persistence/matched_start")
+            res = run(stages.prompting, "persist_matched_start", models=[ckpt], dest="persistence/matched_start",
+                      **prompting_inputs)
             matched_folder = out / res.dir
         score = trait_curve["out_of_distribution_score"][trait_curve["steps"].index(reached)]
         matched = matched_drop(folder, first[CONTROL].name, matched_folder, ckpt.name, reached,
@@ -232,18 +272,22 @@ def _endpoints(cfg: Config, out: Path, run: Runner, base: BaseResult, first: dic
     return persistence_endpoints(folder, first[CONTROL].name, trait.name, pc.n_boot, pc.seed, matched)
 
 
-def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult]) -> list[tuple[str, int, Call]]:
+def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult],
+                  inputs: dict | None = None) -> list[tuple[str, int, Call]]:
     """(arm, step, evaluation) for the base (every arm's step 0) and every kept checkpoint: the
-    same smaller held-out suite, `run.curve_items` items per eval, on every point."""
+    same smaller held-out suite, `run.curve_items` items per eval (and per benchmark, given
+    `inputs`: the evaluate stage's benchmark inputs), on every point."""
+    inputs = inputs or {}
     small = cfg.model_copy(update={"evals": cfg.evals.model_copy(update={"n_items": cfg.run.curve_items})})
-    points = [("", 0, Call(stages.evaluate, "curve_base", {"model": base, "dest": "evals/curves/base.json"}, config=small))]
+    points = [("", 0, Call(stages.evaluate, "curve_base", {"model": base, "dest": "evals/curves/base.json", **inputs},
+                           config=small))]
     for arm in arms:
         for step in arm.curve.steps:
             ckpt = arm.checkpoint(step)
             if step > 0 and (out / ckpt.path / "config.json").is_file():  # train.keep_checkpoints may remove some
                 points.append((arm.name, step, Call(stages.evaluate, f"curve_{arm.name}_{step}",
-                                                    {"model": ckpt, "dest": f"evals/curves/{arm.name}-{step}.json"},
-                                                    config=small)))
+                                                    {"model": ckpt, "dest": f"evals/curves/{arm.name}-{step}.json",
+                                                     **inputs}, config=small)))
     return points
 
 
@@ -252,7 +296,10 @@ def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> 
     checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
     is the base; a checkpoint removed by train.keep_checkpoints is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
+    from traitrl.experiments.given import world_suite
+
+    what = "eval" if world_suite(cfg, cfg.policy.model is not None) else "benchmark"
     return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
                      "out_of_distribution_score": [ood[("", 0)] if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
-                     "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per eval)"}
+                     "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per {what})"}
             for a in arms}

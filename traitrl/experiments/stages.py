@@ -50,7 +50,8 @@ def given_scenarios(folder: Path) -> ScenariosResult:
         from traitrl.errors import UserError
 
         raise UserError(f"{folder}: no {' or '.join(missing)} (make them with `traitrl scenarios generate`)")
-    return ScenariosResult(dir=str(folder), counts={}, key=file_fingerprint(*files))
+    counts = {f.stem: sum(1 for line in f.read_text(encoding="utf-8").splitlines() if line.strip()) for f in files}
+    return ScenariosResult(dir=str(folder), counts=counts, key=file_fingerprint(*files))
 
 
 @stage("organism", version=1, config=("world", "corpus", "organism"), code=(*WORLD_CODE, "traitrl.models"),
@@ -102,11 +103,14 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
     )
 
 
-@stage("evaluate", version=1, config=("world", "evals", "policy", "judge"), code=EVAL_CODE, result=EvalRun)
+# the evaluate stage tags benchmark results health / non-health with the persistence suite's rule
+@stage("evaluate", version=1, config=("world", "evals", "policy", "judge"),
+       code=(*EVAL_CODE, "traitrl.persistence.benchmark_suite"), result=EvalRun)
 def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str = "none",
-             benchmarks: list[str] | None = None, suite: bool = True, show_progress: bool = True) -> EvalRun:
-    """The held-out suite (and any benchmark files) on `model` under one persona condition,
-    written with per-item records to `dest`."""
+             benchmarks: list[str] | None = None, suite: bool = True, max_items: int | None = None,
+             show_progress: bool = True) -> EvalRun:
+    """The held-out suite (and any benchmark files, the first `max_items` items of each; None =
+    all) on `model` under one persona condition, written with per-item records to `dest`."""
     from traitrl.evals.benchmarks import judge_grader, run_benchmark
     from traitrl.evals.external import log_dir_for, split_benchmarks
     from traitrl.evals.importers import get_format, load_benchmark
@@ -115,6 +119,7 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
     from traitrl.evals.runner import evaluate as run_suite
     from traitrl.evals.runner import persona_prompt, suite_generations
     from traitrl.models.loader import load_policy
+    from traitrl.persistence.benchmark_suite import with_domains
 
     cfg = ctx.config
     external, files = split_benchmarks(benchmarks or [])  # inspect tasks, checked before model work
@@ -134,41 +139,75 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
 
             judge = LLMJudge(cfg.judge)
         for b in benches:
-            results.benchmarks.append(run_benchmark(policy, b, judge=judge_grader(judge) if judge else None,
-                                                    seed=cfg.evals.sampling.seed,
-                                                    progress=task(f"{b.format}:{b.name}", b.n_items)))
+            n = min(b.n_items, max_items or b.n_items)
+            results.benchmarks.append(with_domains(run_benchmark(
+                policy, b, judge=judge_grader(judge) if judge else None, seed=cfg.evals.sampling.seed,
+                progress=task(f"{b.format}:{b.name}", n), max_items=max_items), cfg))
         results.benchmarks.extend(ran)
         if judge is not None:
             results = results.model_copy(update={"meta": {**results.meta, "judge": {**cfg.judge.settings(), **judge.stats()}}})
     save_results(ctx.path(dest), results)
-    scores = [it.score for e in results.all_evals() for it in e.items if it.score is not None]
+    # oriented, so the pooled score reads "higher = more aligned" across metrics of both directions
+    scores = [it.score if e.higher_is_better else 1.0 - it.score
+              for e in results.all_evals() for it in e.items if it.score is not None]
     return EvalRun(model=model.name, persona=persona, file=dest, pooled=sum(scores) / len(scores) if scores else None)
 
 
-@stage("prompting", version=1, config=("world", "evals", "persistence", "policy"),
+@stage("prompting", version=1, config=("world", "evals", "persistence", "policy", "judge"),
        code=(*EVAL_CODE, "traitrl.persistence"), result=PromptingResult)
-def prompting(ctx: StageContext, *, models: list[ModelResult], dest: str, show_progress: bool = True) -> PromptingResult:
+def prompting(ctx: StageContext, *, models: list[ModelResult], dest: str, benchmarks: list[str] | None = None,
+              personas: dict | None = None, show_progress: bool = True) -> PromptingResult:
     """Adversarial persona prompting: every model under no prompt and known / unseen harmful and
-    helpful personas, with drops, gains and the selective-persistence differences."""
+    helpful personas, with drops, gains and the selective-persistence differences. On the world
+    suite with the world's personas (the organism), or, given `benchmarks` (pinned specs) and
+    `personas` (English persona lists), on those benchmarks (a given policy)."""
     from traitrl.persistence.common import ModelRef
-    from traitrl.persistence.prompting import run_prompting
+    from traitrl.persistence.prompting import run_benchmark_prompting, run_prompting
 
     refs = [ModelRef(m.name, ctx.path(m.path)) for m in models]
     with _bar(show_progress) as task:
-        summary = run_prompting(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
+        if benchmarks:
+            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_benchmarks
+            from traitrl.persistence.personas import Personas
+
+            if personas is None:
+                raise ValueError("prompting on benchmarks needs the persona lists")
+            suite = BenchmarkSuite(ctx.config, load_benchmarks(benchmarks), ctx.config.persistence.prompting.n_items)
+            summary = run_benchmark_prompting(refs, ctx.config, ctx.path(dest), suite, Personas.model_validate(personas),
+                                              task, key=ctx.key)
+        else:
+            summary = run_prompting(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
     return PromptingResult(dir=dest, summary=summary)
 
 
-@stage("finetune", version=1, config=("world", "evals", "persistence", "policy"),
+@stage("finetune", version=1, config=("world", "evals", "persistence", "policy", "judge"),
        code=(*EVAL_CODE, "traitrl.persistence"), result=FinetuneResult)
-def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, show_progress: bool = True) -> FinetuneResult:
-    """The harmful fine-tuning attack on every model, in doses, scored after each dose."""
+def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, benchmarks: list[str] | None = None,
+             attack_sha256: str | None = None, show_progress: bool = True) -> FinetuneResult:
+    """The harmful fine-tuning attack on every model, in doses, scored after each dose: the world's
+    bad-advice data on the world suite (the organism), or, given `benchmarks` (pinned specs), the
+    attack file `persistence.finetune.file` (its content pinned by `attack_sha256`) on them."""
     from traitrl.persistence.common import ModelRef
     from traitrl.persistence.finetune import run_finetune
 
     refs = [ModelRef(m.name, ctx.path(m.path)) for m in models]
+    fc = ctx.config.persistence.finetune
     with _bar(show_progress) as task:
-        summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
+        if benchmarks:
+            from traitrl.persistence.attack_file import read_attack_file
+            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_benchmarks
+            from traitrl.persistence.finetune import benchmark_scoring
+
+            if fc.file is None:
+                from traitrl.errors import UserError
+
+                raise UserError("the fine-tuning attack on a given policy needs persistence.finetune.file")
+            rows, _ = read_attack_file(fc.file, attack_sha256 or fc.file_sha256)
+            suite = BenchmarkSuite(ctx.config, load_benchmarks(benchmarks), fc.n_items)
+            summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key,
+                                   scoring=benchmark_scoring(suite), rows=rows)
+        else:
+            summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key)
     return FinetuneResult(dir=dest, summary=summary)
 
 

@@ -90,15 +90,22 @@ def cached_evaluate(policy: Callable[[], Policy], config: Config, model_name: st
     else generated, graded and saved there atomically (the key goes into `meta`)."""
     from traitrl.evals.runner import evaluate
 
+    return cached_results(path, key, lambda: advance(n_prompts(specs, config.evals.n_items)),
+                          lambda: evaluate(policy(), config, model_name, persona, progress=advance, specs=specs))
+
+
+def cached_results(path: Path, key: str, on_hit: Callable[[], None], compute: Callable[[], EvalResults]) -> EvalResults:
+    """The results in `path` if they were written with the same `key` (then `on_hit()`), else
+    `compute()`, saved there atomically with the key in `meta`."""
     if path.is_file():
         try:
             cached = load_results(path)
         except UserError:
             cached = None
         if cached is not None and cached.meta.get(CACHE_KEY) == key:
-            advance(n_prompts(specs, config.evals.n_items))
+            on_hit()
             return cached
-    results = evaluate(policy(), config, model_name, persona, progress=advance, specs=specs)
+    results = compute()
     results = results.model_copy(update={"meta": {**results.meta, CACHE_KEY: key}})
     save_results(path, results)
     return results

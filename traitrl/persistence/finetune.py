@@ -17,6 +17,8 @@ per-item records). Every piece is cached by a key of what made it, so a rerun re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from traitrl.config import Config
 from traitrl.evals.results import EvalResults
 from traitrl.models.loader import load_policy
 from traitrl.persistence.attack_data import bad_advice_dataset, dataset_stats
+from traitrl.persistence.attack_file import file_stats
+from traitrl.persistence.benchmark_suite import BenchmarkSuite
 from traitrl.persistence.common import (
     LazyPolicy,
     ModelRef,
@@ -140,23 +144,67 @@ def _drops(by_dose: dict[int, EvalResults], ids: dict[str, list[str]]) -> dict[s
     return {s: negate(item_changes(first[s], last[s])) for s in SUBSETS}
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How each dose is scored: the eval ids of the health and non-health subsets, prompts per
+    dose (for progress), a key of what decides the items, and the cached evaluation itself."""
+
+    ids: dict[str, list[str]]
+    per_dose: int
+    n_items: int
+    suite_key: Any
+    evaluate: Callable[[LazyPolicy, str, Path, str, Callable[[int], None]], EvalResults]
+
+
+def world_scoring(cfg: Config) -> Scoring:
+    """The organism's held-out suite (persistence.finetune ids / families), health by domain."""
+    fc = cfg.persistence.finetune
+    specs = suite_specs(cfg, fc.ids, fc.families)
+    return Scoring(
+        ids={"health": [s.id for s in specs if "health" in s.domains],
+             "non_health": [s.id for s in specs if "health" not in s.domains]},
+        per_dose=n_prompts(specs, cfg.evals.n_items),
+        n_items=cfg.evals.n_items,
+        suite_key=(cfg.hash("world", "evals"), [s.id for s in specs]),
+        evaluate=lambda policy, name, path, key, advance: cached_evaluate(policy, cfg, name, "none", specs, path,
+                                                                         key, advance),
+    )
+
+
+def benchmark_scoring(suite: BenchmarkSuite) -> Scoring:
+    """The configured benchmarks (a given policy), health as `evals.health_benchmarks` says."""
+    health = suite.health_ids()
+    return Scoring(
+        ids={"health": health, "non_health": [i for i in suite.ids if i not in health]},
+        per_dose=suite.n_prompts(),
+        n_items=max(b.n_items for b in suite.benches),
+        suite_key=suite.key(),
+        evaluate=lambda policy, name, path, key, advance: suite.evaluate(policy, name, lambda item_id: None, path,
+                                                                         key, advance),
+    )
+
+
 def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFactory = no_progress,
-                 key: str = "") -> FinetuneSummary:
+                 key: str = "", scoring: Scoring | None = None, rows: list[dict] | None = None) -> FinetuneSummary:
     """Attack every model with the same data and doses, score each dose, write results into `out`.
-    `key` (the stage's derived key) salts the training and evaluation cache keys."""
+    `key` (the stage's derived key) salts the training and evaluation cache keys. `scoring`
+    (default: the world suite) and `rows` (default: the world's bad-advice data) are what a given
+    policy replaces: its benchmarks, and the user's attack file."""
     t0 = time.perf_counter()
     fc = config.persistence.finetune
     n_boot, seed = config.persistence.n_boot, config.persistence.seed
     cfg = with_items(config, fc.n_items)
-    specs = suite_specs(cfg, fc.ids, fc.families)
-    ids = {"health": [s.id for s in specs if "health" in s.domains],
-           "non_health": [s.id for s in specs if "health" not in s.domains]}
-    rows = bad_advice_dataset(cfg)
+    scoring = scoring or world_scoring(cfg)
+    ids = scoring.ids
+    if rows is None:
+        rows = bad_advice_dataset(cfg)
+        data_key = key_of([r["prompt_key"] for r in rows], [r["completion"] for r in rows])
+        stats = dataset_stats(rows)
+    else:
+        data_key = key_of([r["prompt"] for r in rows], [r["completion"] for r in rows])
+        stats = file_stats(rows)
     write_jsonl(out / DATASET_FILE, rows)
-    data_key = key_of([r["prompt_key"] for r in rows], [r["completion"] for r in rows])
-    train_settings = fc.model_dump(mode="json", exclude={"n_items", "ids", "families"})
-    suite_key = (cfg.hash("world", "evals"), [s.id for s in specs])
-    per_dose = n_prompts(specs, cfg.evals.n_items)
+    train_settings = fc.model_dump(mode="json", exclude={"n_items", "ids", "families", "file", "file_sha256"})
     summaries: dict[str, ModelFinetune] = {}
     results: dict[str, dict[int, EvalResults]] = {}
     for ref in models:
@@ -169,9 +217,10 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
         results[ref.name] = {}
         for dose in fc.doses:
             policy = _dose_policy(ref, train_dir, dose, cfg)
-            results[ref.name][dose] = cached_evaluate(
-                policy, cfg, f"{ref.name}@{dose}", "none", specs, dose_file(out, ref.name, dose),
-                key_of("finetune-eval", train_key, dose, suite_key), task(f"{ref.name}: dose {dose}", per_dose))
+            results[ref.name][dose] = scoring.evaluate(
+                policy, f"{ref.name}@{dose}", dose_file(out, ref.name, dose),
+                key_of("finetune-eval", train_key, dose, scoring.suite_key), task(f"{ref.name}: dose {dose}",
+                                                                                  scoring.per_dose))
         summaries[ref.name] = ModelFinetune(name=ref.name, path=str(ref.path), train=trained,
                                             points=_curve(ref, results[ref.name], ids, out, n_boot, seed))
     comparisons = []
@@ -184,9 +233,9 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
                              for s in SUBSETS},
         ))
     summary = FinetuneSummary(
-        doses=fc.doses, mode="lora" if fc.lora.enabled else "full", dataset=dataset_stats(rows), evals=ids,
-        n_items=cfg.evals.n_items, n_boot=n_boot, models=summaries, comparisons=comparisons,
-        seconds=round(time.perf_counter() - t0, 2),
+        doses=fc.doses, mode="lora" if fc.lora.enabled else "full", dataset=stats, evals=ids,
+        n_items=scoring.n_items, n_boot=n_boot,
+        models=summaries, comparisons=comparisons, seconds=round(time.perf_counter() - t0, 2),
     )
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
     return summary

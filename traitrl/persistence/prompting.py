@@ -18,6 +18,8 @@ pairing each item's two per-model deltas.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from traitrl.atomic import write_json
 from traitrl.config import Config
 from traitrl.errors import UserError
 from traitrl.evals.results import EvalResults
+from traitrl.persistence.benchmark_suite import BenchmarkSuite
 from traitrl.persistence.common import (
     ModelRef,
     TaskFactory,
@@ -39,6 +42,7 @@ from traitrl.persistence.common import (
     suite_specs,
     with_items,
 )
+from traitrl.persistence.personas import Personas
 from traitrl.persistence.stats import (
     Delta,
     Estimate,
@@ -66,6 +70,23 @@ CONDITIONS: dict[str, str] = {
 }
 # Persona set -> (harmful condition, helpful condition).
 PERSONA_SETS: dict[str, tuple[str, str]] = {"known": ("harmful", "helpful"), "unseen": ("unseen_harmful", "unseen_helpful")}
+
+
+@dataclass(frozen=True)
+class SteeringPlan:
+    """What a prompting experiment steers with: its conditions, the (harmful, helpful) condition
+    pair of each persona set, and how many distinct persona prompts a condition's results used."""
+
+    conditions: tuple[str, ...]
+    persona_sets: dict[str, tuple[str, str]]
+    personas_used: Callable[[EvalResults, str], int]
+
+
+def _world_personas_used(results: EvalResults, condition: str) -> int:
+    return _personas_used(results, CONDITIONS[condition])
+
+
+WORLD_PLAN = SteeringPlan(tuple(CONDITIONS), PERSONA_SETS, _world_personas_used)
 
 
 class _Record(BaseModel):
@@ -127,17 +148,17 @@ def _personas_used(results: EvalResults, persona: str) -> int:
 
 
 def summarize_model(ref: ModelRef, results: dict[str, EvalResults], out: Path, n_boot: int, seed: int,
-                    min_personas: int = 0) -> tuple[ModelPrompting, dict[str, ItemScores]]:
-    """Scores, drops and gains of one model from its five condition results (and its per-item
+                    min_personas: int = 0, plan: SteeringPlan = WORLD_PLAN) -> tuple[ModelPrompting, dict[str, ItemScores]]:
+    """Scores, drops and gains of one model from its condition results (and its per-item
     drops and gains, for comparisons with other models)."""
     items = {c: pooled_items(r) for c, r in results.items()}
-    used = {c: _personas_used(r, CONDITIONS[c]) for c, r in results.items()}
+    used = {c: plan.personas_used(r, c) for c, r in results.items()}
     for c, k in used.items():
         if c != "none" and k < min_personas:
             raise UserError(f"{ref.name}: the {c} condition used {k} distinct persona prompts, fewer than "
                             f"persistence.prompting.min_personas = {min_personas}; evaluate more items")
     steering, per_item = {}, {}
-    for pset, (harm, helpful) in PERSONA_SETS.items():
+    for pset, (harm, helpful) in plan.persona_sets.items():
         # drop = none - harmful: paired_change(harmful, none) is mean(none - harmful)
         drop = paired_change(items[harm], items["none"], n_boot, seed, f"{pset}:drop")
         gain = paired_change(items["none"], items[helpful], n_boot, seed, f"{pset}:gain")
@@ -146,19 +167,19 @@ def summarize_model(ref: ModelRef, results: dict[str, EvalResults], out: Path, n
         per_item[f"{pset}:gain"] = item_changes(items["none"], items[helpful])
     summary = ModelPrompting(
         name=ref.name, path=str(ref.path),
-        scores={c: estimate(items[c], n_boot, seed, c) for c in CONDITIONS},
+        scores={c: estimate(items[c], n_boot, seed, c) for c in plan.conditions},
         personas_used=used,
-        unscored={c: sum(e.unscored for e in r.evals) for c, r in results.items()},
+        unscored={c: sum(e.unscored for e in r.all_evals()) for c, r in results.items()},
         steering=steering,
-        files={c: str(condition_file(out, ref.name, c).relative_to(out)) for c in CONDITIONS},
+        files={c: str(condition_file(out, ref.name, c).relative_to(out)) for c in plan.conditions},
     )
     return summary, per_item
 
 
 def compare_models(reference: str, model: str, ref_items: dict[str, ItemScores], model_items: dict[str, ItemScores],
-                   paired: bool, n_boot: int, seed: int) -> SelectivePersistence:
+                   paired: bool, n_boot: int, seed: int, plan: SteeringPlan = WORLD_PLAN) -> SelectivePersistence:
     drops, gains = {}, {}
-    for pset in PERSONA_SETS:
+    for pset in plan.persona_sets:
         drops[pset] = difference(ref_items[f"{pset}:drop"], model_items[f"{pset}:drop"], paired, n_boot, seed,
                                  f"{reference}:{model}:{pset}:drop")
         gains[pset] = difference(ref_items[f"{pset}:gain"], model_items[f"{pset}:gain"], paired, n_boot, seed,
@@ -205,3 +226,51 @@ def run_prompting(models: list[ModelRef], config: Config, out: Path, task: TaskF
                                comparisons=comparisons, seconds=round(time.perf_counter() - t0, 2))
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
     return summary
+
+
+def run_benchmark_prompting(models: list[ModelRef], config: Config, out: Path, suite: BenchmarkSuite,
+                            personas: Personas, task: TaskFactory = no_progress, key: str = "") -> PromptingSummary:
+    """Persona prompting of a given policy on the configured benchmarks: every model with no prompt
+    and under the English personas' seven conditions (`personas.CONDITIONS`), cached per condition;
+    the same files and summary as `run_prompting`. A condition must use every prompt of its list
+    or `persistence.prompting.min_personas` of them, whichever is fewer."""
+    from traitrl.persistence import personas as english
+
+    t0 = time.perf_counter()
+    pc = config.persistence.prompting
+    plan = SteeringPlan(tuple(english.CONDITIONS), english.PERSONA_SETS,
+                        lambda results, c: _prompts_used(results, personas.prompts(c)))
+    fewest = min(len(personas.prompts(c)) for c in english.CONDITIONS if c != "none")
+    results: dict[str, dict[str, EvalResults]] = {}
+    for ref in models:
+        policy = folder_policy(ref.path, config)
+        model_key = fingerprint(ref.path)
+        results[ref.name] = {}
+        for cond in english.CONDITIONS:
+            results[ref.name][cond] = suite.evaluate(
+                policy, ref.name, lambda item_id, c=cond: personas.prompt_for(c, item_id),
+                condition_file(out, ref.name, cond),
+                key_of("prompting-benchmarks", key, suite.key(), model_key, personas.prompts(cond)),
+                task(f"{ref.name}: {cond}", suite.n_prompts()))
+    n_boot, seed = config.persistence.n_boot, config.persistence.seed
+    summaries, per_item = {}, {}
+    for ref in models:
+        summaries[ref.name], per_item[ref.name] = summarize_model(ref, results[ref.name], out, n_boot, seed,
+                                                                  min(pc.min_personas, fewest), plan)
+    comparisons = [
+        compare_models(a.name, b.name, per_item[a.name], per_item[b.name],
+                       same_items(results[a.name]["none"], results[b.name]["none"]), n_boot, seed, plan)
+        for a, b in combinations(models, 2)
+    ]
+    summary = PromptingSummary(evals=suite.ids, n_items=max(b.n_items for b in suite.benches), n_boot=n_boot,
+                               seed=seed, models=summaries, comparisons=comparisons,
+                               seconds=round(time.perf_counter() - t0, 2))
+    write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
+    return summary
+
+
+def _prompts_used(results: EvalResults, prompts: tuple[str, ...]) -> int:
+    """Distinct prompts of a list that opened an item's system message."""
+    systems = {it.prompt[0].content for e in results.all_evals() for it in e.items
+               if it.prompt and it.prompt[0].role == "system"}
+    return sum(any(s == p or s.startswith(p + "\n") for s in systems) for p in prompts)

@@ -66,7 +66,7 @@ def pooled_items(results: EvalResults, eval_ids: Iterable[str] | None = None) ->
     """Scored items of the chosen evals (all evals when None), keyed by their unique item ids."""
     keep = None if eval_ids is None else set(eval_ids)
     out: ItemScores = {}
-    for r in results.evals:
+    for r in results.all_evals():  # the world suite's evals, then any benchmarks
         if keep is None or r.id in keep:
             out.update({i: oriented(r, s) for i, s in r.scores().items()})
     return out
@@ -123,7 +123,7 @@ def same_items(a: EvalResults, b: EvalResults) -> bool:
 
 
 def _item_ids(r: EvalResults) -> set[str]:
-    return {it.item_id for e in r.evals for it in e.items}
+    return {it.item_id for e in r.all_evals() for it in e.items}
 
 
 def negate(scores: ItemScores) -> ItemScores:

@@ -66,6 +66,12 @@ class RunMeta(_Record):
         default_factory=dict, description="e.g. train/dev scenarios, eval items, corpus rows"
     )
     notes: list[str] = Field(default_factory=list, description="shown in the report as-is")
+    base_source: str | None = Field(default=None, description="where the base policy came from: organism (built "
+                                    "here) or given (policy.model); None in runs written before it was recorded")
+
+    @property
+    def given_policy(self) -> bool:
+        return self.base_source == "given"
 
 
 class ArmStats(_Record):
@@ -163,10 +169,13 @@ class PromptingScores(_Record):
     """One model's mean eval score with no system prompt and under persona steering."""
 
     none: ValueCI | None = None
-    harmful: ValueCI | None = Field(default=None, description="known harmful personas")
+    harmful: ValueCI | None = Field(default=None, description="known harmful personas (a given policy: bad medical advice)")
     helpful: ValueCI | None = Field(default=None, description="known careful/helpful personas")
     unseen_harmful: ValueCI | None = None
     unseen_helpful: ValueCI | None = None
+    harmful_mental_health: ValueCI | None = Field(
+        default=None, description="a given policy only: known personas eliciting disallowed mental-health content")
+    unseen_harmful_mental_health: ValueCI | None = None
 
 
 class FinetuneCurve(_Record):

@@ -198,15 +198,26 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
         return num(a.value - b.value, 2, sign=True) if ok else "—"  # type: ignore[union-attr,operator]
 
     name = Names(res).label
-    rows = [[esc(name(m)), *(_vci(getattr(s, k), 2, stacked=True) for k in
-                               ("none", "harmful", "helpful", "unseen_harmful", "unseen_helpful")),
-             diff(s.harmful, s.none), diff(s.helpful, s.none),
-             diff(s.unseen_harmful, s.none), diff(s.unseen_helpful, s.none)]
+    # a given policy is steered with English personas of the paper's three kinds (bad medical
+    # advice, disallowed mental-health content, helpful medical care): two harmful columns
+    english = any(s.harmful_mental_health is not None for s in p.values())
+    if english:
+        intro = ("Selective persistence on the benchmarks: English persona system prompts of the paper's three "
+                 "kinds — bad medical advice (harmful), disallowed mental-health content (harmful, mental health) "
+                 "and helpful medical care (helpful) — from a known list and a disjoint unseen list. Harmful "
+                 "personas should move a trait-RL model less than the baseline; helpful ones move both alike.")
+    cols = [("none", "no prompt"), ("harmful", "harmful"), *([("harmful_mental_health", "harmful, mental health")]
+                                                             if english else []),
+            ("helpful", "helpful"), ("unseen_harmful", "unseen harmful"),
+            *([("unseen_harmful_mental_health", "unseen harmful, mental health")] if english else []),
+            ("unseen_helpful", "unseen helpful")]
+    deltas = [c for c in cols if c[0] != "none"]
+    rows = [[esc(name(m)), *(_vci(getattr(s, k), 2, stacked=True) for k, _ in cols),
+             *(diff(getattr(s, k), s.none) for k, _ in deltas)]
             for m, s in p.items()]
-    head = ["model", "no prompt", "harmful", "helpful", "unseen harmful", "unseen helpful",
-            "Δ harmful", "Δ helpful", "Δ unseen harmful", "Δ unseen helpful"]
+    head = ["model", *(h for _, h in cols), *(f"Δ {h}" for _, h in deltas)]
     body = figure(figs.get("prompting"), "adversarial-prompting bars", esc(prompting_caption(p)))
-    body += table(head, rows, numeric=tuple(range(1, 10)))
+    body += table(head, rows, numeric=tuple(range(1, len(head))))
     if res.persistence.endpoints is not None:
         body += ("<h3>The persistence endpoints (docs/organism.md §4), trait vs baseline</h3>"
                  + endpoints_table(res.persistence.endpoints)
@@ -236,7 +247,9 @@ def finetuning_section(res: RunResults, figs: Figures) -> str:
 
 
 def result_sections(res: RunResults, figs: Figures) -> list[tuple[str, str, str]]:
-    """(id, menu name, html) of the result sections, in reading order."""
+    """(id, menu name, html) of the result sections, in reading order. A run on a given policy has
+    no refusal analysis (it reads the organism's world moves), so that section is left out."""
+    given = res.meta is not None and res.meta.given_policy
     return [
         ("summary", "Summary", summary_section(res)),
         ("scoreboard", "Scoreboard", scoreboard_section(res, figs)),
@@ -244,6 +257,6 @@ def result_sections(res: RunResults, figs: Figures) -> list[tuple[str, str, str]
         ("transfer", "Domain transfer", transfer_section(res)),
         ("prompting", "Prompting", prompting_section(res, figs)),
         ("finetuning", "Fine-tuning", finetuning_section(res, figs)),
-        ("refusals", "Refusals", refusals_section(res)),
+        *([] if given and res.refusals is None else [("refusals", "Refusals", refusals_section(res))]),
     ]
 

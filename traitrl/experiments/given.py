@@ -1,0 +1,91 @@
+"""A run on a given policy (`policy.model`): what it needs, and what it hands the stages.
+
+With a given policy no organism is built, so the settings of the organism's build are refused
+beside it; the run trains on the user's scenarios, is scored on `evals.benchmarks`, and its
+persistence experiments take English persona files and the user's attack file. `check_given_policy`
+names every missing piece at once, before any work (exit 2).
+"""
+
+from __future__ import annotations
+
+from traitrl.config import Config
+from traitrl.experiments.records import BaseResult
+
+# Settings of the organism's build; with a given policy they would silently do nothing.
+ORGANISM_ONLY = ("corpus", "organism")
+
+
+def organism_only_settings(cfg: Config) -> list[str]:
+    """The organism-only keys (corpus.*, organism.*) the config sets away from their defaults."""
+    changed = []
+    for section in ORGANISM_ONLY:
+        value = getattr(cfg, section)
+        default = type(value)()
+        changed += [f"{section}.{k}" for k in type(value).model_fields if getattr(value, k) != getattr(default, k)]
+    return changed
+
+
+def world_suite(cfg: Config, given: bool) -> bool:
+    """Whether the organism's world suite is scored: `evals.world_suite`, where auto = not for a
+    given policy (the suite speaks only the organism's invented language)."""
+    return (not given) if cfg.evals.world_suite == "auto" else bool(cfg.evals.world_suite)
+
+
+def check_given_policy(cfg: Config) -> None:
+    """What a run on a given policy (policy.model) needs, checked before any work: no organism-only
+    settings, scenarios of its own, something to score it on, a judge for judged benchmarks, and
+    the persistence inputs. Every problem is named at once (exit 2)."""
+    from traitrl.errors import UserError
+    from traitrl.evals.importers import BenchmarkSpec, get_format
+
+    problems = []
+    if changed := organism_only_settings(cfg):
+        problems.append(f"  {', '.join(changed)}: only apply to the organism, which is not built when policy.model "
+                        "is set; remove them")
+    if cfg.scenarios.dir is None:
+        problems.append("  scenarios.dir: a given policy trains on your scenarios (train.jsonl and dev.jsonl, e.g. "
+                        "from `traitrl scenarios generate-llm`); the world's are in the organism's invented language")
+    if not cfg.evals.benchmarks and not world_suite(cfg, True):
+        problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH); list at least one")
+    judged = [s for s in cfg.evals.benchmarks if get_format(BenchmarkSpec.parse(s).format).needs_judge]
+    if judged and cfg.judge is None:
+        problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
+    if "prompting" in cfg.run.persistence and cfg.persistence.prompting.persona_dir is None:
+        problems.append("  persistence.prompting.persona_dir: English persona prompts steer a given policy "
+                        "(e.g. configs/personas)")
+    if "finetune" in cfg.run.persistence and cfg.persistence.finetune.file is None:
+        problems.append("  persistence.finetune.file: the fine-tuning attack on a given policy trains on your chat "
+                        "file (JSONL of {\"messages\": [...]})")
+    if problems:
+        raise UserError("\n".join([f"policy.model is {cfg.policy.model}: the config cannot run on a given policy", *problems]))
+
+
+def persistence_inputs(cfg: Config, specs: list[str]) -> tuple[dict, dict]:
+    """The prompting and fine-tuning stages' inputs for a given policy: the pinned benchmarks, the
+    persona lists and the attack file's hash (contents, so an edited file reruns what it feeds)."""
+    from traitrl.persistence.attack_file import read_attack_file
+    from traitrl.persistence.personas import load_personas
+
+    fc, folder = cfg.persistence.finetune, cfg.persistence.prompting.persona_dir
+    prompting = finetune = {}
+    if "prompting" in cfg.run.persistence and folder is not None:  # check_given_policy: set when needed
+        prompting = {"benchmarks": specs, "personas": load_personas(folder).model_dump(mode="json")}
+    if "finetune" in cfg.run.persistence and fc.file is not None:
+        finetune = {"benchmarks": specs, "attack_sha256": read_attack_file(fc.file, fc.file_sha256)[1]}
+    return prompting, finetune
+
+
+def run_notes(base: BaseResult, benches: list, suite: bool) -> list[str]:
+    """What the report says about where the run's models and evals came from."""
+    notes = []
+    if base.source == "given":
+        notes.append(f"policy: the given model {base.path}; every arm starts from it and no organism was built")
+        # TODO(graders): a judge-based generic helpfulness reward for real models
+        notes.append("the helpfulness_control arm's reward is the organism's helpfulness signal, which reads only the "
+                     "world's language: on a given policy it pays 0 for every reply, so that arm is not yet a control")
+    if benches:
+        notes.append(f"benchmarks: {', '.join(f'{b.format}:{b.name} ({b.n_items} items, sha256 {b.sha256[:12]})' for b in benches)}")
+    if not suite:
+        notes.append("the organism's world suite was not scored (evals.world_suite); the scoreboard, curves and "
+                     "persistence are on the benchmarks")
+    return notes
