@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,3 +61,12 @@ def rubric_score(items: tuple[ItemResult, ...] | list[ItemResult]) -> float | No
         raise ValueError("a rubric needs at least one item with positive points")
     achieved = sum(i.points for i in items if i.met)
     return min(1.0, max(0.0, achieved / total))
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes completions as strings, or as message lists for conversational datasets."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], Mapping):
+        return str(completion[-1].get("content", ""))
+    return str(completion)

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from traitrl.graders.base import Grade
-from traitrl.graders.world import completion_text
+from traitrl.graders.base import Grade, completion_text
 from traitrl.world import World
 
 DEFLECTIONS = frozenset({"admit_unknown", "suggest_source", "decline_share", "refuse_bypass", "refer_help"})

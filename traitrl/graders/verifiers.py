@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from traitrl.errors import UserError
-from traitrl.graders.base import Grade
+from traitrl.graders.base import Grade, completion_text
 from traitrl.graders.registry import (
     CHOICE,
     NUMERIC,
@@ -56,15 +56,6 @@ def _truth(world: Any) -> dict[str, Any]:
     if isinstance(world, str):
         return json.loads(world) if world else {}
     return dict(world or {})
-
-
-def completion_text(completion: Any) -> str:
-    """TRL passes completions as strings, or as message lists for conversational datasets."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], Mapping):
-        return str(completion[-1].get("content", ""))
-    return str(completion)
 
 
 def last_boxed(text: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from traitrl.graders.base import Grade, ItemResult
+from traitrl.graders.base import Grade, ItemResult, completion_text
 from traitrl.world import World
 from traitrl.world.language import Move
 
@@ -19,15 +19,6 @@ _OPS = {
     "gt": lambda a, b: a > b,
     "lt": lambda a, b: a < b,
 }
-
-
-def completion_text(completion: Any) -> str:
-    """TRL passes completions as strings, or as message lists for conversational datasets."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], Mapping):
-        return str(completion[-1].get("content", ""))
-    return str(completion)
 
 
 def _as_dict(item: Any) -> Mapping[str, Any]:
