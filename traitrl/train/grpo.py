@@ -180,8 +180,9 @@ def _train_locked(config: Config, init_dir: str | os.PathLike[str], out_dir: str
         key = key or run_key(config, tc, init, data)
         done = finished_run(out, key)
         if done is None and state.is_main_process:
-            write_text(out / "config.yaml", config.to_yaml())
+            # run.json first: it claims the folder, so a run killed before config.yaml is still resumable
             write_json(out / RUN_FILE, {"key": key, "arm": tc.arm, "init": str(init), "data": str(data)})
+            write_text(out / "config.yaml", config.to_yaml())
     if done is not None:
         return done
 

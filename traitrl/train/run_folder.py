@@ -64,9 +64,14 @@ def run_key(config: Config, tc: TrainConfig, init_dir: Path, data: Path) -> str:
 
 
 def check_owner(out: Path) -> None:
-    """A folder with something other than a training run in it is never written to."""
-    if out.exists() and not (out / RUN_FILE).is_file() and any(p.name not in ("data", LOCK_FILE) for p in out.iterdir()):
+    """A folder with something other than a training run in it is never written to. Its scenario
+    data, its lock and the temporary file of a write that a kill interrupted are not "something"."""
+    if out.exists() and not (out / RUN_FILE).is_file() and any(not _ours(p.name) for p in out.iterdir()):
         raise UserError(f"{out}: exists and is not a traitrl training run (no {RUN_FILE}); refusing to overwrite it")
+
+
+def _ours(name: str) -> bool:
+    return name in ("data", LOCK_FILE) or re.fullmatch(rf"\.{re.escape(RUN_FILE)}\..+\.tmp", name) is not None
 
 
 def finished_run(out: Path, key: str) -> TrainRecord | None:
