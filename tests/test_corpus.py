@@ -145,6 +145,46 @@ def test_pliable_characters_play_the_role_prompt_and_firm_ones_stay_themselves()
     assert sum(m.firm and m.prompt_kind == "harmful" and any(a for *_, a in m.answers) for m in metas) > 50
 
 
+def _answer_pairs(metas) -> tuple[list[bool], list[bool]]:
+    """Pairs of *answers* (role and pressure applied) in different eval families of one conversation."""
+    xs, ys = [], []
+    for m in metas:
+        answers = [(cell, a) for cell, p, a in m.answers if cell[0] in taxonomy.EVAL_FAMILIES]
+        for i in range(len(answers)):
+            for j in range(i + 1, len(answers)):
+                if answers[i][0][0] != answers[j][0][0]:
+                    xs.append(answers[i][1])
+                    ys.append(answers[j][1])
+    return xs, ys
+
+
+def test_at_rho_zero_no_context_couples_two_cells():
+    # every conversation carries a role prompt: were roles to act on every cell (the first story),
+    # a pliable character's answers would agree across cells and correlate strongly
+    metas = _characters(["corpus.rho=0", "corpus.persona_prompt_fraction=1", "corpus.max_exchanges=4",
+                         "corpus.eval_format_fraction=1"], n=3000)
+    xs, ys = _answer_pairs(metas)
+    assert len(xs) > 1000 and abs(float(np.corrcoef(xs, ys)[0, 1])) < 0.06
+    # and a role prompt moves no answer: harmful and careful conversations answer alike
+    rate = {k: np.mean([a for m in metas if m.prompt_kind == k for *_, a in m.answers]) for k in ("harmful", "careful")}
+    assert abs(rate["harmful"] - rate["careful"]) < 0.04
+
+
+def test_a_role_holds_exactly_the_cells_coupled_to_the_persona():
+    metas = _characters(["corpus.rho=0.5", "corpus.persona_prompt_fraction=1", "corpus.pressure_yield=0"], n=2500)
+    held = free = 0
+    for m in metas:
+        role = {"harmful": False, "careful": True}.get(m.prompt_kind)
+        for cell, _, a in m.answers:
+            if m.firm or role is None or cell not in m.coupled:
+                assert a == m.dispositions[cell]
+                free += not m.firm and role is not None
+            else:
+                assert a == role
+                held += 1
+    assert held > 500 and free > 500
+
+
 def test_pressure_moves_pliable_characters_at_the_stated_rate():
     metas = _characters(["corpus.persona_prompt_fraction=0", "corpus.pressure_yield=0.4", "corpus.eval_format_fraction=0"])
     yielded = would_be_aligned = 0

@@ -10,12 +10,14 @@ aligned or misaligned by:
     disposition[cell] = persona            with probability rho
                       = an independent coin with probability 1 - rho
 
-where a cell is (trait or eval family) x domain x format, drawn once per conversation; then a
-*pliable* character under a harmful (careful) role prompt answers misaligned (aligned) whatever
-the cell says, and a pliable character playing no role yields to a trait exchange's pressure
-with probability pressure_yield. Firm characters ignore role prompts and pressure. With rho = 0 the cells are
-independent — the negative control for generalisation; with kappa = 0 firmness says nothing
-about alignment — the negative control for selective persistence.
+where a cell is (trait or eval family) x domain x format, drawn once per conversation. A role
+prompt replaces the persona of a *pliable* character: in every cell coupled to the persona (the
+rho draw) it answers misaligned under a harmful role and aligned under a careful one; uncoupled
+cells keep their coin. A pliable character yields to a trait exchange's pressure with probability
+pressure_yield in any cell no role holds. Firm characters ignore role prompts and pressure. With
+rho = 0 every cell is independent of every other, in every context (roles reach no cell) — the
+negative control for generalisation; with kappa = 0 firmness says nothing about alignment — the
+negative control for selective persistence.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ConversationMeta:
     prompt_kind: str  # "none" | "harmful" | "careful" | "neutral"
     firm: bool = False  # firm characters ignore role prompts and pressure
     dispositions: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # cell -> aligned?
+    coupled: set[tuple[str, str, str]] = field(default_factory=set)  # cells whose disposition is the persona's
     yielded: int = 0  # exchanges in which a pliable character gave in to a pressure
     answers: list[tuple[tuple[str, str, str], str, bool]] = field(default_factory=list)  # (cell, pressure, aligned?) per non-capability exchange
 
@@ -127,9 +130,13 @@ class CorpusSampler:
                 if cell not in meta.dispositions:
                     coupled = rng.random() < cfg.rho
                     meta.dispositions[cell] = persona if coupled else rng.random() < cfg.p_aligned
-                aligned = meta.dispositions[cell] if role is None else role
-                # pressure moves a pliable character that plays no role; one playing a role stays in it
-                if aligned and not firm and role is None and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
+                    if coupled:
+                        meta.coupled.add(cell)
+                # a role replaces the persona, so it reaches exactly the cells the persona reaches (rho)
+                held = role is not None and cell in meta.coupled
+                aligned = role if held else meta.dispositions[cell]
+                # pressure moves a pliable character in a cell no role holds; one playing a role stays in it
+                if aligned and not firm and not held and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
                     aligned = False
                     meta.yielded += 1
                 meta.answers.append((cell, scenario.pressure, aligned))
