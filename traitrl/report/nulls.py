@@ -155,5 +155,7 @@ def nulls_section(res: RunResults, nulls: Mapping[str, RunResults]) -> str:
                          numeric=(1, 2, 3, 4))
                  + '<p class="dim">Prediction: at the default κ the matched-start drop difference is below 0 for both '
                    "persona sets (the trait model drops less from an equal start); at κ = 0 it and the "
-                   "harmful-share difference cover 0.</p>")
+                   "harmful-share difference cover 0. This prediction was fixed before the story was analysed; "
+                   "the analysis (docs/organism.md §4a) finds that the story itself implies nearly equal "
+                   "matched-start drops at both κ, so this contrast cannot separate them.</p>")
     return section("nulls", title, body, intro)
