@@ -184,6 +184,9 @@ def test_the_control_trains_on_judge_helpfulness_and_the_dev_curve_is_judged(mod
         rec = train(cfg, model, tmp_path / "run", arm="helpfulness_control", scenarios_dir=data(tmp_path),
                     show_progress=False)
         helpful, rubric = srv.helpfulness_prompts(), srv.rubric_prompts()
+        # the baseline arm (no trait rows) gets the same judged dev curve
+        baseline = train(cfg, model, tmp_path / "baseline", arm="baseline", scenarios_dir=tmp_path,
+                         show_progress=False)
     assert rec.optimizer_steps == 2 and rec.unscored_rate == 0.0
     # 4 rows (2 steps x 2 prompts), half of them the trait prompts, rewarded by the helpfulness score
     assert rec.mix.graders == {"helpfulness": 2, "tests.helpers.user_rewards:length_reward": 2}
@@ -198,3 +201,5 @@ def test_the_control_trains_on_judge_helpfulness_and_the_dev_curve_is_judged(mod
     assert rec.curve.dev_trait_score == [0.75, 0.75, 0.75]
     assert rec.final["dev_n"] == {"trait": 2, "capability": 0} and rec.final["dev_trait_unscored"] == 0.0
     assert len(rubric) >= 3 and all(re.search(r"\[(un)?met\]", p) for p in rubric)
+    assert baseline.mix.graders == {"tests.helpers.user_rewards:length_reward": 4}
+    assert baseline.curve.dev_trait_score == [0.75, 0.75, 0.75] and baseline.judge.grades == 2 * 3

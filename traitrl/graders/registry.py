@@ -124,7 +124,8 @@ def needs_judge(name: str, given_policy: bool = False) -> bool:
 
 
 def local_graders() -> tuple[str, ...]:
-    """Grader names scored without a judge (the dev score and probes use only these rows)."""
+    """Grader names scored without a judge (probes use only these rows; so does the dev score, but for a
+    given policy's judge rows)."""
     return tuple(n for n, s in GRADERS.items() if not s.needs_judge)
 
 
