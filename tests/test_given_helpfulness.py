@@ -162,6 +162,18 @@ def test_a_given_policy_without_a_judge_refuses_the_helpfulness_control_before_a
     check_given_policy(_given())  # the shipped config has a judge
 
 
+def test_traitrl_run_without_a_judge_exits_2_before_any_work(model, tmp_path):
+    from tests.conftest import run_cli
+
+    mwe = "anthropic-mwe:configs/real/data/benchmarks/corrigible-neutral-HHH-sample.jsonl"
+    r = run_cli("run", "--config", "configs/real/cpu-tiny.yaml", "--out", str(tmp_path / "run"),
+                "--set", f"policy.model={model}", "--set", "judge=null", "--set", f"evals.benchmarks=[{mwe}]")
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "run.arms / judge: the helpfulness_control arm on a given policy is rewarded by the LLM judge" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_report_note_says_what_rewards_the_control():
     from traitrl.experiments.given import run_notes
     from traitrl.experiments.records import BaseResult
