@@ -2,11 +2,14 @@
 
 With a given policy no organism is built, so the settings of the organism's build are refused
 beside it; the run trains on the user's scenarios, is scored on `evals.benchmarks`, and its
-persistence experiments take English persona files and the user's attack file. `check_given_policy`
+persistence experiments take English persona files and the user's attack file; the helpfulness
+control is rewarded by the judge's generic helpfulness score, so it needs a judge. `check_given_policy`
 names every missing piece at once, before any work (exit 2).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from traitrl.config import Config
 from traitrl.experiments.records import BaseResult
@@ -50,6 +53,12 @@ def check_given_policy(cfg: Config) -> None:
     judged = [s for s in cfg.evals.benchmarks if get_format(BenchmarkSpec.parse(s).format).needs_judge]
     if judged and cfg.judge is None:
         problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
+    arms = trained_arms(cfg)
+    if (helpful := helpfulness_arms(arms)) and cfg.judge is None:
+        others = ",".join(a for a in arms if a not in helpful)
+        problems.append(f"  run.arms / judge: the {', '.join(helpful)} arm on a given policy is rewarded by the LLM "
+                        "judge's generic helpfulness score (the organism's signal reads only its invented language); "
+                        f"configure judge.base_url and judge.model, or leave the arm out with run.arms=[{others}]")
     if "prompting" in cfg.run.persistence and cfg.persistence.prompting.persona_dir is None:
         problems.append("  persistence.prompting.persona_dir: English persona prompts steer a given policy "
                         "(e.g. configs/personas)")
@@ -58,6 +67,22 @@ def check_given_policy(cfg: Config) -> None:
                         "file (JSONL of {\"messages\": [...]})")
     if problems:
         raise UserError("\n".join([f"policy.model is {cfg.policy.model}: the config cannot run on a given policy", *problems]))
+
+
+def trained_arms(cfg: Config) -> list[str]:
+    """The paper arms a run trains as configured (`run.arms`, default all of them)."""
+    from traitrl.train.arms import PAPER_ARMS
+
+    return [a for a in PAPER_ARMS if cfg.run.arms is None or a in cfg.run.arms]
+
+
+def helpfulness_arms(arms: Sequence[str]) -> list[str]:
+    """The arms among `arms` whose trait prompts are rewarded by the helpfulness signal: on a given
+    policy, the judge's generic helpfulness score (`traitrl.graders.helpfulness`)."""
+    from traitrl.graders.registry import HELPFULNESS
+    from traitrl.train.arms import get_arm
+
+    return [a for a in arms if get_arm(a).data.get("trait_reward") == HELPFULNESS]
 
 
 def persistence_inputs(cfg: Config, specs: list[str]) -> tuple[dict, dict]:
@@ -75,14 +100,17 @@ def persistence_inputs(cfg: Config, specs: list[str]) -> tuple[dict, dict]:
     return prompting, finetune
 
 
-def run_notes(base: BaseResult, benches: list, suite: bool) -> list[str]:
-    """What the report says about where the run's models and evals came from."""
+def run_notes(base: BaseResult, benches: list, suite: bool, arms: Sequence[str] = (),
+              judge_model: str | None = None) -> list[str]:
+    """What the report says about where the run's models, rewards and evals came from (`arms`: the
+    arms trained; `judge_model`: the configured judge's model)."""
     notes = []
     if base.source == "given":
         notes.append(f"policy: the given model {base.path}; every arm starts from it and no organism was built")
-        # TODO(graders): a judge-based generic helpfulness reward for real models
-        notes.append("the helpfulness_control arm's reward is the organism's helpfulness signal, which reads only the "
-                     "world's language: on a given policy it pays 0 for every reply, so that arm is not yet a control")
+        for arm in helpfulness_arms(arms):
+            notes.append(f"the {arm} arm's trait prompts are rewarded by the LLM judge ({judge_model}) with a generic "
+                         "helpfulness score (how helpful, clear and responsive the reply is to the user, 0-100 scaled "
+                         "to 0-1) that never sees the trait rubric")
     if benches:
         notes.append(f"benchmarks: {', '.join(f'{b.format}:{b.name} ({b.n_items} items, sha256 {b.sha256[:12]})' for b in benches)}")
     if not suite:

@@ -169,7 +169,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
                           prompting and prompting.summary.for_run_results(),
                           finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
-                          run_notes(base, benches, suite))
+                          run_notes(base, benches, suite, names, cfg.judge and cfg.judge.model))
     from traitrl.report import build_report
 
     report = build_report(out)

@@ -17,9 +17,12 @@ from typing import Any
 
 from traitrl.graders.base import Grade, ItemResult, rubric_score
 from traitrl.graders.judge_prompts import (
+    HELPFULNESS_PROMPT,
+    HELPFULNESS_PURPOSE,
     check_scale_template,
     parse_rubric_verdict,
     parse_scale_score,
+    render_turns,
     rubric_item_prompt,
     scale_prompt,
 )
@@ -127,13 +130,13 @@ class LLMJudge:
     # ---- 0-100 scales ----
 
     async def grade_scale(
-        self, question: str, answer: str, judge_prompt: str | None = None
+        self, question: str, answer: str, judge_prompt: str | None = None, purpose: str = "scale_0_100"
     ) -> Grade:
         """`Grade.value` is the score divided by 100 (all grades live in [0, 1]); the raw 0-100 score
-        is in `metadata['score']`."""
+        is in `metadata['score']`. `purpose` is part of the cache key: a prompt family of its own."""
         prompt = scale_prompt(question, answer, judge_prompt)
         outcome = await self.client.complete(
-            self.client.request([{"role": "user", "content": prompt}], purpose="scale_0_100"),
+            self.client.request([{"role": "user", "content": prompt}], purpose=purpose),
             parse_scale_score,
         )
         metadata = {
@@ -148,6 +151,12 @@ class LLMJudge:
         return self._tally(
             Grade(outcome.value / 100.0, (), f"score {outcome.value:g}/100", None, metadata)
         )
+
+    async def grade_helpfulness(self, messages: Sequence[Mapping[str, str]], response: str) -> Grade:
+        """Generic helpfulness on the 0-100 scale, blind to any rubric: the helpfulness control's
+        reward on a given policy. The judge sees the whole conversation and the reply."""
+        convo = [{"role": m["role"], "content": m["content"]} for m in messages]
+        return await self.grade_scale(render_turns(convo), response, HELPFULNESS_PROMPT, HELPFULNESS_PURPOSE)
 
     # ---- batches ----
 
@@ -270,7 +279,8 @@ def _text(x: Any) -> str:
     raise TypeError(f"expected text or a list of chat messages, got {type(x).__name__}")
 
 
-def _messages(prompt: Any) -> list[dict[str, str]]:
+def chat_messages(prompt: Any) -> list[dict[str, str]]:
+    """A TRL prompt (text, or a conversation) as chat messages."""
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
@@ -288,10 +298,10 @@ def _reward_task(
         return None
     answer = _text(completions[i])
     if rubric is not None and rubric[i]:
-        return RubricTask(_messages(prompts[i]), answer, rubric[i])
+        return RubricTask(chat_messages(prompts[i]), answer, rubric[i])
     if judge_prompt is not None and judge_prompt[i]:
         check_scale_template(judge_prompt[i])
-        user_turns = [m for m in _messages(prompts[i]) if m["role"] == "user"]
+        user_turns = [m for m in chat_messages(prompts[i]) if m["role"] == "user"]
         question = user_turns[-1]["content"] if user_turns else _text(prompts[i])
         return ScaleTask(question, answer, judge_prompt[i])
     return None

@@ -25,6 +25,8 @@ class GraderBackends:
 
     world: RewardFn  # the deterministic world grader (`traitrl.graders.world.WorldGrader`)
     judge: RewardFn | None = None  # the LLM judge, when one is configured
+    # the policy is a given model (policy.model), not the organism: it does not speak the world's language
+    given_policy: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class GraderSpec:
     resolve: Callable[[GraderBackends], RewardFn | None]
     description: str
     needs_judge: bool = False
+    # scored by the judge on a given policy (the organism's signal for it reads only the world's language)
+    judged_on_given_policy: bool = False
     # raises ValueError when a row's `world` record lacks what this grader reads (a verifier's answer)
     check_world: Callable[[Mapping[str, Any]], None] | None = None
 
@@ -57,7 +61,7 @@ REGEX = "regex"
 USER_REWARD = re.compile(r"(?P<module>[A-Za-z_][\w.]*|[^:\s]+\.py):(?P<function>[A-Za-z_]\w*)")
 
 
-def register_grader(name: str, *, needs_judge: bool = False,
+def register_grader(name: str, *, needs_judge: bool = False, judged_on_given_policy: bool = False,
                     check_world: Callable[[Mapping[str, Any]], None] | None = None,
                     ) -> Callable[[Callable[[GraderBackends], RewardFn | None]], GraderSpec]:
     """Register `name`; the decorated function picks its backend, its docstring describes it."""
@@ -65,7 +69,8 @@ def register_grader(name: str, *, needs_judge: bool = False,
     def decorate(resolve: Callable[[GraderBackends], RewardFn | None]) -> GraderSpec:
         if name in GRADERS:
             raise ValueError(f"grader {name!r} is already registered")
-        spec = GraderSpec(name, resolve, (resolve.__doc__ or "").strip(), needs_judge, check_world)
+        spec = GraderSpec(name, resolve, (resolve.__doc__ or "").strip(), needs_judge, judged_on_given_policy,
+                          check_world)
         GRADERS[name] = spec
         return spec
 
@@ -90,9 +95,16 @@ def _llm_judge(backends: GraderBackends) -> RewardFn | None:
     return backends.judge
 
 
-@register_grader(HELPFULNESS)
+@register_grader(HELPFULNESS, judged_on_given_policy=True)
 def _helpfulness(backends: GraderBackends) -> RewardFn | None:
-    """the helpfulness control: a generic helpful-reply signal that ignores the trait rubric (world replies)"""
+    """the helpfulness control: a generic helpful-reply signal that ignores the trait rubric (the world's
+    reading of a reply on the organism; the LLM judge's helpfulness scale on a given policy)"""
+    if backends.given_policy:
+        if backends.judge is None:
+            return None
+        from traitrl.graders.helpfulness import JudgeHelpfulness
+
+        return JudgeHelpfulness(backends.judge)
     world = getattr(backends.world, "world", None)
     if world is None:
         return None
@@ -105,8 +117,15 @@ def grader_names() -> tuple[str, ...]:
     return tuple(GRADERS)
 
 
+def needs_judge(name: str, given_policy: bool = False) -> bool:
+    """Whether rows graded by `name` are scored by the LLM judge, on a given policy or the organism."""
+    spec = GRADERS.get(name)  # a user reward (module:function) is not registered: never the judge
+    return spec is not None and (spec.needs_judge or (given_policy and spec.judged_on_given_policy))
+
+
 def local_graders() -> tuple[str, ...]:
-    """Grader names scored without a judge (the dev score and probes use only these rows)."""
+    """Grader names scored without a judge (probes use only these rows; so does the dev score, but for a
+    given policy's judge rows)."""
     return tuple(n for n, s in GRADERS.items() if not s.needs_judge)
 
 

@@ -1,6 +1,8 @@
 """The in-distribution trait score: fresh dev.jsonl items from the training distribution, answered
 by the policy with the eval suite's sampling settings (fixed seed) and scored by the world grader,
-or, for verifier rows (an imported GSM8K or MATH dev split), by the row's verifier.
+or, for verifier rows (an imported GSM8K or MATH dev split), by the row's verifier, or, on a given
+policy with a judge, for judge-graded rows (LLM-written trait scenarios), by the LLM judge against
+the row's rubric: the grader the trait arm trains with.
 
 Training curves plot this against the out-of-distribution evals, so it uses the same generation
 helper and the same grader object as they do. Scores are means over scored rows in [0, 1]; the
@@ -10,12 +12,13 @@ unscored share is reported beside them, never folded in as zeros.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from traitrl import taxonomy
 from traitrl.config import SamplingConfig
 from traitrl.evals.answers import answer_and_grade
-from traitrl.graders.registry import CHOICE, NUMERIC, REGEX, GraderBackends
+from traitrl.graders.registry import CHOICE, LLM_JUDGE, NUMERIC, REGEX, GraderBackends
 from traitrl.graders.world import WorldGrader
 from traitrl.models.loader import Policy
 from traitrl.scenarios.record import Scenario
@@ -40,10 +43,11 @@ class _RowGrader:
         return self.world.grade(response, row.rubric)
 
 
-def dev_subset(rows: list[Scenario], per_kind: int) -> list[Scenario]:
-    """Rows scored without a judge (world grader or verifier); with `per_kind` > 0, that many trait and capability rows
-    each, spread evenly over the file (which is ordered by cell), so every cell keeps its share."""
-    rows = [s for s in rows if s.grader in WORLD_GRADED + VERIFIED]
+def dev_subset(rows: list[Scenario], per_kind: int, judged: bool = False) -> list[Scenario]:
+    """Rows scored without a judge (world grader or verifier), and with `judged` the judge's rows too;
+    with `per_kind` > 0, that many trait and capability rows each, spread evenly over the file (which
+    is ordered by cell), so every cell keeps its share."""
+    rows = [s for s in rows if s.grader in WORLD_GRADED + VERIFIED + ((LLM_JUDGE,) if judged else ())]
     if per_kind <= 0:
         return rows
     out: list[Scenario] = []
@@ -54,18 +58,29 @@ def dev_subset(rows: list[Scenario], per_kind: int) -> list[Scenario]:
 
 
 def score_dev(model: Any, tokenizer: Any, rows: list[Scenario], grader: WorldGrader,
-              sampling: SamplingConfig) -> dict[str, Any]:
+              sampling: SamplingConfig, judge: Any = None) -> dict[str, Any]:
     """Generate a reply to every row and grade it: trait score, capability reward, per-trait and
-    per-task means, unscored shares and counts."""
+    per-task means, unscored shares and counts. Judge-graded rows need `judge` (an `LLMJudge`)."""
+    judged = [i for i, s in enumerate(rows) if s.grader == LLM_JUDGE]
+    if judged and judge is None:
+        raise ValueError(f"{len(judged)} dev rows are graded by {LLM_JUDGE} and no judge was given")
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        # one generation call over all rows (chunk=None): the seeded sampling every curve was made with
-        answers = answer_and_grade(Policy(model, tokenizer, sampling), [(s.prompt(), s) for s in rows],
+        # one generation call over all rows (chunk=None): the seeded sampling every curve was made with;
+        # judge rows are answered here and judged below, in one batch
+        answers = answer_and_grade(Policy(model, tokenizer, sampling),
+                                   [(s.prompt(), None if s.grader == LLM_JUDGE else s) for s in rows],
                                    _RowGrader(grader), chunk=None)
     finally:
         if was_training:
             model.train()
+    if judged:
+        from traitrl.graders.judge import RubricTask
+
+        grades = judge.grade_batch_sync([RubricTask.from_scenario(rows[i], answers[i].response) for i in judged])
+        for i, g in zip(judged, grades, strict=True):
+            answers[i] = replace(answers[i], grade=g)
     values: dict[str, list[float]] = defaultdict(list)
     unscored: dict[str, int] = defaultdict(int)
     rows_of: dict[str, int] = defaultdict(int)

@@ -247,7 +247,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from trl import GRPOTrainer
 
     from traitrl.evals.runner import world_of
-    from traitrl.graders.registry import GRADERS, LLM_JUDGE
+    from traitrl.graders.registry import LLM_JUDGE, needs_judge
     from traitrl.graders.world import WorldGrader
     from traitrl.models.loader import load_model
     from traitrl.train.callbacks import (
@@ -263,8 +263,13 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
 
     _quiet_trl()
     grader = WorldGrader(world_of(config))
+    # a given policy does not speak the world's language: its helpfulness control is judged too
+    given = config.policy.model is not None
+    # a given policy's dev trait scenarios are judge-graded: the judge scores them too, on every arm
+    # (train.json's judge counters then include that work)
+    judged_dev = given and config.judge is not None and any(s.grader == LLM_JUDGE for s in dev_rows)
     judge = None
-    if config.judge is not None and any(GRADERS[s.grader].needs_judge for s in mix.rows):
+    if config.judge is not None and (judged_dev or any(needs_judge(s.grader, given) for s in mix.rows)):
         from traitrl.graders.judge import LLMJudge
 
         judge = LLMJudge(config.judge)
@@ -277,13 +282,15 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     if tc.fixed_length_rollouts and not args.use_vllm:
         _fixed_length(args, model, tokenizer)
         decode_length = tc.max_completion_length
-    router = make_router(grader, judge, RewardStats(decode_length), names={s.grader for s in mix.rows})
-    router.check({s.grader for s in mix.rows})  # fail before any model work
-    dev = dev_subset(dev_rows, tc.dev_items)
+    router = make_router(grader, judge, RewardStats(decode_length), names={s.grader for s in mix.rows},
+                         given_policy=given)
+    router.check({s.grader for s in mix.rows})  # fail before any training
+    dev_judge = judge if judged_dev else None
+    dev = dev_subset(dev_rows, tc.dev_items, judged=judged_dev)
     log = MetricsLog(out / "metrics.jsonl")
     progress = RichProgress(f"train {tc.arm}") if show_progress and state.is_main_process else None
     score = no_dev_score if is_sharded(state) else (
-        lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling))
+        lambda m: score_dev(m, tokenizer, dev, grader, config.evals.sampling, dev_judge))
     scorer = CheckpointScorer(log, score, router.stats, on_score=progress.on_checkpoint_score if progress else None)
     ours = [scorer, *([progress] if progress else [])] if state.is_main_process else [LastStepSave()]
     guard = UnscoredGuard(router.stats, tc.max_unscored_rate, tc.unscored_check_steps)

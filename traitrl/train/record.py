@@ -91,7 +91,7 @@ class TrainRecord(_Record):
     tokens_seen: int
     unscored_rate: float | None
     unscored_reasons: dict[str, int] = Field(default_factory=dict, description="why rewards were unscored, 'grader: reason' -> count")
-    judge: JudgeStats | None = Field(None, description="the LLM judge's requests, cache hits, failures and tokens (None: no judge graded)")
+    judge: JudgeStats | None = Field(None, description="the LLM judge's requests, cache hits, failures and tokens in rewards and, on a given policy, in dev scoring (None: no judge graded)")
     mix: MixStats
     train_reward_means: dict[str, float | None]
     final_train_rewards: dict[str, float | None] = Field(description="tail mean of the logged reward per kind")

@@ -146,7 +146,7 @@ class RewardRouter:
         """Refuse, before any training, data whose rows name a grader this router does not have."""
         missing = sorted(set(names) - set(self.graders))
         if missing:
-            judged = [n for n in missing if n in GRADERS and GRADERS[n].needs_judge]
+            judged = [n for n in missing if n in GRADERS and (GRADERS[n].needs_judge or GRADERS[n].judged_on_given_policy)]
             hint = f" (configure a `judge:` section to grade {', '.join(judged)} rows)" if judged else ""
             raise UserError(f"no grader for rows graded by {missing}{hint}; available: {', '.join(sorted(self.graders))}")
 
@@ -251,14 +251,16 @@ def _is_async(fn: RewardFn) -> bool:
 
 
 def make_router(world_grader: RewardFn, judge: RewardFn | None = None, stats: RewardStats | None = None,
-                names: Iterable[str] = ()) -> RewardRouter:
+                names: Iterable[str] = (), given_policy: bool = False) -> RewardRouter:
     """The router of the RL mix: every registered grader name (`traitrl.graders.registry`) whose
     backend is present, e.g. the world grader for "world" and "capability" rows, the verifiers, and
     the judge for "llm_judge" rows when there is one; plus the user rewards (`module:function`)
-    among `names`, the grader names of the data, imported here. Async only when a grader is."""
+    among `names`, the grader names of the data, imported here. Async only when a grader is.
+    `given_policy`: the policy is a given model, so "helpfulness" rows go to the judge's
+    helpfulness scale (absent without a judge) instead of the world's signal."""
     from traitrl.graders.verifiers import load_user_reward
 
-    backends = GraderBackends(world=world_grader, judge=judge)
+    backends = GraderBackends(world=world_grader, judge=judge, given_policy=given_policy)
     graders: dict[str, RewardFn] = {n: fn for n, spec in GRADERS.items() if (fn := spec.build(backends)) is not None}
     graders |= {n: load_user_reward(n) for n in sorted(set(names)) if is_user_reward(n)}
     cls = AsyncRewardRouter if any(_is_async(g) for g in graders.values()) else RewardRouter
