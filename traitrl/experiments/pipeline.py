@@ -8,7 +8,7 @@ baseline, trait; curves and persistence on the first seed's arms) -> results.jso
 
 With `policy.model` set the base is that model and no organism is built: the scenarios are the
 user's (`scenarios.dir`), the scoreboard, curves and persistence are scored on `evals.benchmarks`
-(the world suite only when `evals.world_suite` asks for it), persona prompting uses English
+(benchmark files and inspect_ai tasks; the world suite only when `evals.world_suite` asks for it), persona prompting uses English
 persona files and the fine-tuning attack the user's chat file. `check_given_policy` refuses
 organism-only settings and missing inputs before any work.
 """
