@@ -18,9 +18,9 @@ def eval_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = Path("results.json"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH[@sha256=HEX] of a public benchmark file, or inspect:TASK_FILE.py[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks).")] = None,
+    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH\\[@sha256=HEX] of a public benchmark file, or inspect:TASK_FILE.py\\[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks).")] = None,
     persona: Annotated[str, typer.Option(help="System-prompt condition: none, known_careful, known_harmful, careful, harmful.")] = "none",
-    suite: Annotated[bool, typer.Option(help="Run the organism's held-out suite (turn off to run only --benchmark files).")] = True,
+    suite: Annotated[bool, typer.Option(help="Run the organism's held-out suite (turn off to run only the benchmarks).")] = True,
     sensitivity: Annotated[bool, typer.Option(help="Also run the known careful and harmful personas and flag evals whose spread is not significant.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the evaluations and exit.")] = False,
 ) -> None:

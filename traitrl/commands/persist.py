@@ -17,7 +17,7 @@ app = typer.Typer(help="Does alignment persist? Adversarial persona prompting an
 
 ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model folder, or NAME=DIR (repeatable; each later model is compared with each earlier one).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the summary JSON and the per-condition results files.")]
-BenchmarkOpt = Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="Score on this benchmark instead of the organism's world suite: FORMAT:PATH[@sha256=HEX] of a benchmark file, or inspect:TASK_FILE.py[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks; none there = the world suite).")]
+BenchmarkOpt = Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="Score on this benchmark instead of the organism's world suite: FORMAT:PATH\\[@sha256=HEX] of a benchmark file, or inspect:TASK_FILE.py\\[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks; none there = the world suite).")]
 
 
 def _vci(e) -> str:
