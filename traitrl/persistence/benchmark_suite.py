@@ -82,15 +82,6 @@ def load_suite(specs: list[str]) -> SuiteInputs:
     return SuiteInputs(files=[load_benchmark(s) for s in files], external=external)
 
 
-def load_benchmarks(specs: list[str]) -> list[Benchmark]:
-    """The benchmark files among `specs`, read and checked before model work (external tasks are
-    left out: `load_suite` checks both)."""
-    from traitrl.evals.external import external_kind
-    from traitrl.evals.importers import load_benchmark
-
-    return [load_benchmark(s) for s in specs if external_kind(s) is None]
-
-
 def pinned(bench: Benchmark) -> str:
     """The spec that names exactly the bytes loaded: FORMAT:PATH@sha256=HEX (a stage input, so a
     changed file changes every key that depends on it)."""
