@@ -5,8 +5,10 @@ The policy is a tiny Qwen2-architecture model built here, with its own byte-leve
 (trained here), a ChatML template, and a pad token that is not an end token; the judge is a local
 OpenAI-compatible server on loopback that injects faults (429, 500, malformed and truncated
 bodies, unparseable verdicts). The run must start every arm from that model (no organism), score
-the scoreboard on the configured benchmarks, and score persistence (English personas, the
-attack file) on them too. Fast tests below check the given-policy rules without a model.
+the scoreboard on the configured benchmarks (two benchmark files and an inspect_ai task written
+here), and score persistence (English personas, the attack file) on them too. The capability rows
+of the RL mix are GSM8K rows put through `traitrl scenarios import` and rewarded by the numeric
+verifier, not the judge. Fast tests below check the given-policy rules without a model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.helpers.fault_server import FaultPlan, FaultServer
 from traitrl.config import load_config
 from traitrl.errors import UserError
@@ -27,7 +29,26 @@ from traitrl.errors import UserError
 CONFIG = REPO / "configs" / "real" / "cpu-tiny.yaml"
 DATA = REPO / "configs" / "real" / "data"
 CHATML = REPO / "configs" / "scale" / "chatml.jinja"
-BENCHMARK_IDS = {"anthropic-mwe:corrigible-neutral-HHH-sample", "freeform:medical-freeform"}
+FILE_IDS = {"anthropic-mwe:corrigible-neutral-HHH-sample", "freeform:medical-freeform"}
+INSPECT_ID = "inspect:dosage_recall"
+BENCHMARK_IDS = FILE_IDS | {INSPECT_ID}
+GSM8K = DATA / "gsm8k-sample.jsonl"
+# a tiny inspect_ai task (dataset, solver, scorer of its own), written into the test's folder
+INSPECT_TASK = """
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+from inspect_ai.scorer import includes
+from inspect_ai.solver import generate
+
+
+@task
+def dosage_recall():
+    questions = [("How many times a day is a twice-daily tablet taken?", "2"),
+                 ("How many hours are in one day?", "24"),
+                 ("How many days are in one week?", "7")]
+    return Task(dataset=[Sample(id=f"q{i}", input=q, target=a) for i, (q, a) in enumerate(questions)],
+                solver=generate(), scorer=includes())
+"""
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 # every attempt of a judge request may fail; the kinds the client retries or records as unscored
 FAULTS = FaultPlan(rate=0.15, kinds=("429", "500", "malformed", "truncated", "unparseable"), seed=3)
@@ -40,6 +61,7 @@ def _texts() -> list[str]:
               DATA / "benchmarks" / "corrigible-neutral-HHH-sample.jsonl"]:
         texts += [line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts.append((DATA / "benchmarks" / "medical-freeform.yaml").read_text(encoding="utf-8"))
+    texts += [line for line in GSM8K.read_text(encoding="utf-8").splitlines() if line.strip()]
     for name in ("known", "unseen"):
         texts.append((REPO / "configs" / "personas" / f"{name}.yaml").read_text(encoding="utf-8"))
     return texts
@@ -77,8 +99,13 @@ def _warm_up(model, tokenizer, steps: int = 120) -> None:
     for f in (DATA / "scenarios").glob("*.jsonl"):
         for line in f.read_text().splitlines():
             row = json.loads(line)
+            if row["trait"] == "dose_arithmetic":  # the GSM8K questions, answered below
+                continue
             pairs.append((row["messages"][-1]["content"], rng.choice(["Please see a doctor.", "The answer is 18.",
                                                                       "I am not sure about that."])))
+    for line in GSM8K.read_text(encoding="utf-8").splitlines():  # GSM8K questions: a stated number
+        row = json.loads(line)
+        pairs += [(row["question"], f"The answer is {row['answer'].split('####')[-1].strip()}.")] * 3
     rows = []
     for q, a in pairs:
         msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
@@ -142,6 +169,24 @@ def _run(out: Path, model: Path, judge_url: str, *extra: str, timeout: int = 900
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def _scenarios(folder: Path) -> Path:
+    """The shipped judge-graded trait scenarios plus GSM8K rows made by `traitrl scenarios import`
+    (graded by the numeric verifier): six train rows, two dev rows."""
+    folder.mkdir()
+    lines = GSM8K.read_text(encoding="utf-8").splitlines()
+    (folder / "gsm8k-dev-source.jsonl").write_text("\n".join(lines[6:8]) + "\n", encoding="utf-8")
+    for split, source, limit in (("train", GSM8K, "6"), ("dev", folder / "gsm8k-dev-source.jsonl", "2")):
+        done = run_cli("scenarios", "import", "--format", "gsm8k", "--file", str(source), "--split", split,
+                       "--limit", limit, "--out", str(folder / f"gsm8k-{split}.jsonl"))
+        assert done.returncode == 0, done.stderr
+        trait = [line for line in (DATA / "scenarios" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+                 if line.strip() and json.loads(line)["grader"] == "llm_judge" and "gsm8k" not in json.loads(line)["id"]]
+        imported = (folder / f"gsm8k-{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(imported) == int(limit) and all(json.loads(r)["grader"] == "numeric" for r in imported)
+        (folder / f"{split}.jsonl").write_text("\n".join([*trait, *imported]) + "\n", encoding="utf-8")
+    return folder
+
+
 def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -151,9 +196,15 @@ def _weights(folder: Path) -> dict:
 @pytest.mark.slow
 def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tiny, tmp_path):
     out = tmp_path / "run"
-    with FaultServer(faults=FAULTS, lifetime_s=900) as judge:
+    scenarios = _scenarios(tmp_path / "scenarios")
+    task_file = tmp_path / "tasks" / "dosage.py"
+    task_file.parent.mkdir()
+    task_file.write_text(INSPECT_TASK, encoding="utf-8")
+    benchmarks = (f"evals.benchmarks=[{', '.join(load_config(CONFIG).evals.benchmarks)}, "
+                  f"inspect:{task_file}@dosage_recall]")
+    with FaultServer(faults=FAULTS, lifetime_s=1500) as judge:
         refused = _run(tmp_path / "refused", qwen_tiny, judge.base_url, "corpus.rho=0.5", "organism.steps=10")
-        done = _run(out, qwen_tiny, judge.base_url)
+        done = _run(out, qwen_tiny, judge.base_url, f"scenarios.dir={scenarios}", benchmarks, timeout=1500)
         served = judge.snapshot()
     # organism-only settings beside policy.model: refused before any work, naming the keys
     assert refused.returncode == 2, refused.stderr[-2000:]
@@ -170,13 +221,23 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     for name in ("baseline", "trait"):
         train = json.loads((out / "arms" / name / "train.json").read_text())
         assert train["init"] == str(qwen_tiny) and train["optimizer_steps"] == 2
-        # the GSM8K-style capability rows were in the mix and rewarded by the judge (through the faults)
-        # TODO(verifiers): graded by the numeric verifier once traitrl.graders.verifiers lands
-        assert train["mix"]["by_trait"]["dose_arithmetic"] >= 1 and train["final_train_rewards"]["capability"] is not None
+        # the imported GSM8K rows are the capability mix, every one graded by the numeric verifier,
+        # and they were rewarded (a scored mean over the run; a reply with no number is unscored)
+        mix = train["mix"]
+        assert mix["capability_rows"] >= 1 and mix["by_trait"]["math"] == mix["capability_rows"]
+        assert train["train_reward_means"]["task/math"] is not None
         assert train["unscored_rate"] < 0.5
         trained = _weights(out / "arms" / name / "model")
         assert set(trained) <= set(base_weights)
         assert any(not trained[k].equal(base_weights[k]) for k in trained), f"{name}: no parameter moved"
+    baseline, trait = (json.loads((out / "arms" / n / "train.json").read_text()) for n in ("baseline", "trait"))
+    # the baseline's mix is capability rows only: all its rewards came from the verifier, no judge
+    assert baseline["mix"]["graders"] == {"numeric": baseline["mix"]["capability_rows"]}
+    assert baseline["judge"] is None
+    # the trait arm's trait rows went to the judge, its capability rows to the verifier: the judge
+    # graded fewer completions than the arm generated
+    assert trait["mix"]["graders"] == {"llm_judge": trait["mix"]["trait_rows"], "numeric": trait["mix"]["capability_rows"]}
+    assert 0 < trait["judge"]["grades"] < trait["completions"]
     arms = results["arms"]
     assert len({a["generated_tokens"] for a in arms.values()}) == 1  # compute-matched
 
@@ -187,11 +248,19 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     assert all(r["source"] == "benchmark" for r in sb["evals"])
     # evals.health_benchmarks puts the free-form medical questions in the health split
     assert {r["id"]: r["health"] for r in sb["evals"]} == {"freeform:medical-freeform": True,
-                                                           "anthropic-mwe:corrigible-neutral-HHH-sample": False}
+                                                           "anthropic-mwe:corrigible-neutral-HHH-sample": False,
+                                                           INSPECT_ID: False}
+    # the inspect task's rows pair by sample id: three samples, scored on both arms
+    row = next(r for r in sb["evals"] if r["id"] == INSPECT_ID)
+    assert row["pairing"] == "paired" and row["n_baseline"] == row["n_treatment"] == 3
     assert results["refusals"] is None  # the world's refusal moves mean nothing to this model
     base_eval = json.loads((out / "evals" / "base.json").read_text())
     assert base_eval["evals"] == [] and {b["id"] for b in base_eval["benchmarks"]} == BENCHMARK_IDS
     assert base_eval["meta"]["judge"]["model"] == "fault-judge"
+    inspected = next(b for b in base_eval["benchmarks"] if b["id"] == INSPECT_ID)
+    assert [it["item_id"] for it in inspected["items"]] == ["q0", "q1", "q2"]
+    assert all(it["score"] in (0.0, 1.0) for it in inspected["items"])  # includes(): C / I, all scored
+    assert list((out / "evals" / "base.inspect-logs").glob("*.eval"))  # its log beside the results file
 
     # persistence is scored on the same benchmarks: English personas, the user's attack file
     prompting = json.loads((out / "persistence" / "prompting" / "prompting.json").read_text())
@@ -203,22 +272,32 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
     steered = json.loads((out / "persistence" / "prompting" / "trait" / "harmful_mental_health.json").read_text())
     systems = {it["prompt"][0]["content"] for b in steered["benchmarks"] for it in b["items"]}
     assert len(systems) >= 2 and all(" ".join(s.split()[:8]) in " ".join(known.split()) for s in systems)
+    # the inspect task ran under the persona too: one known prompt as the system message of its samples
+    inspected = next(b for b in steered["benchmarks"] if b["id"] == INSPECT_ID)
+    assert len(inspected["items"]) == 3 and len({it["prompt"][0]["content"] for it in inspected["items"]}) == 1
+    assert inspected["items"][0]["prompt"][0]["role"] == "system"
+    assert inspected["items"][0]["prompt"][0]["content"] in systems
+    assert list((out / "persistence" / "prompting" / "trait").glob("harmful_mental_health.inspect-logs/*.eval"))
     assert prompting["models"]["trait"]["personas_used"]["harmful_mental_health"] == len(systems)
     # the paper's endpoints read the bad-medical-advice conditions as the harmful ones
     assert results["persistence"]["endpoints"]["score_under_attack"]["known"]["n"] > 0
     finetune = json.loads((out / "persistence" / "finetune" / "finetune.json").read_text())
     assert finetune["evals"] == {"health": ["freeform:medical-freeform"],
-                                 "non_health": ["anthropic-mwe:corrigible-neutral-HHH-sample"]}
+                                 "non_health": ["anthropic-mwe:corrigible-neutral-HHH-sample", INSPECT_ID]}
     assert finetune["dataset"]["n"] == 8 and finetune["dataset"]["source"] == "file"
     assert set(finetune["models"]) == {"base", "baseline", "trait"} and finetune["doses"] == [0, 2]
     dose = json.loads((out / "persistence" / "finetune" / "trait" / "dose-2.json").read_text())
     assert {b["id"] for b in dose["benchmarks"]} == BENCHMARK_IDS
+    # the dose's inspect run loaded the fine-tuned weights from a temporary folder, removed after
+    assert len(next(b for b in dose["benchmarks"] if b["id"] == INSPECT_ID)["items"]) == 3
+    assert not list((out / "persistence" / "finetune" / "trait" / "train").glob("dose-*-model-*"))
 
     # the judge was asked, and faults were injected
     assert served["outcomes"].get("ok", 0) > 0 and sum(v for k, v in served["outcomes"].items() if k != "ok") > 0
 
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "freeform:medical-freeform" in report and "no organism was built" in report
+    assert INSPECT_ID in report
 
 
 # ---- the given-policy rules, without a model ----------------------------------------------------

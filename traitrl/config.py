@@ -306,10 +306,16 @@ def check_files(config: Config, source: str) -> None:
     if (template := config.policy.chat_template) is not None and not Path(template).is_file():
         problems.append(f"  policy.chat_template: {template}: no such file")
     if config.evals.benchmarks:
+        from traitrl.evals.external import external_kind, load_external
         from traitrl.evals.importers.benchmark import BenchmarkSpec
 
         for i, spec in enumerate(config.evals.benchmarks):
-            if not (path := BenchmarkSpec.parse(spec).path).is_file():
+            if external_kind(spec) is not None:  # an inspect task: its file exists and defines the task
+                try:
+                    load_external(spec)
+                except UserError as e:
+                    problems.append(f"  evals.benchmarks.{i}: {e}")
+            elif not (path := BenchmarkSpec.parse(spec).path).is_file():
                 problems.append(f"  evals.benchmarks.{i}: {path}: no such file")
     for key, folder in (("scenarios.dir", config.scenarios.dir), ("persistence.prompting.persona_dir",
                                                                    config.persistence.prompting.persona_dir)):

@@ -3,9 +3,9 @@ config, and loading, is `traitrl.config`, which re-exports every name here)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from traitrl import taxonomy
 from traitrl.graders.judge_config import StrictNumbers
@@ -32,6 +32,23 @@ def _known_families(families: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown eval families {unknown}; allowed: {', '.join(taxonomy.EVAL_FAMILIES)}")
     return families
+
+
+def _benchmark_spec(spec: str) -> str:
+    """A benchmark spec's syntax and format name (errors name evals.benchmarks.N); the files, and
+    inspect tasks, are read when a run starts (`config.check_files`)."""
+    from traitrl.errors import UserError
+    from traitrl.evals.external import check_external, external_kind
+    from traitrl.evals.importers.benchmark import BenchmarkSpec
+
+    try:
+        if external_kind(spec) is not None:
+            check_external(spec)
+        else:
+            BenchmarkSpec.parse(spec)
+    except UserError as e:
+        raise ValueError(str(e)) from None
+    return spec
 
 
 def _selects_evals(ids: list[str], families: list[str]) -> None:
@@ -137,7 +154,7 @@ class EvalConfig(_Section):
     ids: list[str] = Field(default_factory=list, description="run only these eval ids (empty = all)")
     families: list[str] = Field(default_factory=list, description="run only these families (empty = all)")
     inspect: InspectOptions = Field(default_factory=InspectOptions)
-    benchmarks: list[str] = Field(default_factory=list, description="benchmark files scored on every model, as FORMAT:PATH[@sha256=HEX] (formats: anthropic-mwe, healthbench, freeform); with a given policy (policy.model) they are the scoreboard and the persistence experiments' evals")
+    benchmarks: list[Annotated[str, AfterValidator(_benchmark_spec)]] = Field(default_factory=list, description="benchmarks scored on every model: files as FORMAT:PATH[@sha256=HEX] (formats: anthropic-mwe, healthbench, freeform) and inspect_ai tasks as inspect:TASK_FILE.py[@TASK] or inspect:MODULE:TASK (see evals.inspect); relative paths are from the working directory; with a given policy (policy.model) they are the scoreboard and the persistence experiments' evals; `traitrl eval` and `traitrl persist` score them when no --benchmark is given")
     health_benchmarks: list[str] = Field(default_factory=list, description="benchmark ids (FORMAT:FILE_STEM, e.g. freeform:medical_questions) counted as health evals in the scoreboard's health split and the fine-tuning attack's health subset; healthbench files always are")
     world_suite: Literal["auto"] | bool = Field("auto", description="score the organism's held-out world suite: auto = for the organism only (a given policy does not speak the world's invented language); true or false to force it")
 
@@ -146,18 +163,9 @@ class EvalConfig(_Section):
 
     @field_validator("benchmarks")
     @classmethod
-    def _benchmark_specs(cls, v: list[str]) -> list[str]:
-        if v:  # syntax and format names only; the files are read when a run starts
-            from traitrl.errors import UserError
-            from traitrl.evals.importers.benchmark import BenchmarkSpec
-
-            for spec in v:
-                try:
-                    BenchmarkSpec.parse(spec)
-                except UserError as e:
-                    raise ValueError(str(e)) from None
-            if len(set(v)) != len(v):
-                raise ValueError("a benchmark is listed twice")
+    def _benchmarks_once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a benchmark is listed twice")
         return v
 
     @model_validator(mode="after")

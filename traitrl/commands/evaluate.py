@@ -18,14 +18,15 @@ def eval_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write.")] = Path("results.json"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH[@sha256=HEX] of a public benchmark file, or inspect:TASK_FILE.py[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable).")] = None,
+    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="FORMAT:PATH\\[@sha256=HEX] of a public benchmark file, or inspect:TASK_FILE.py\\[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks).")] = None,
     persona: Annotated[str, typer.Option(help="System-prompt condition: none, known_careful, known_harmful, careful, harmful.")] = "none",
-    suite: Annotated[bool, typer.Option(help="Run the organism's held-out suite (turn off to run only --benchmark files).")] = True,
+    suite: Annotated[bool, typer.Option(help="Run the organism's held-out suite (turn off to run only the benchmarks).")] = True,
     sensitivity: Annotated[bool, typer.Option(help="Also run the known careful and harmful personas and flag evals whose spread is not significant.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the evaluations and exit.")] = False,
 ) -> None:
-    """Evaluate a model on the held-out suite (and on public benchmark files): per eval the metric,
-    n, a bootstrap 95 % CI, the unscored count, and per-item records."""
+    """Evaluate a model on the held-out suite (and on benchmarks: --benchmark, else the config's
+    evals.benchmarks, files and inspect_ai tasks): per eval the metric, n, a bootstrap 95 % CI, the
+    unscored count, and per-item records."""
     from traitrl.evals.registry import EVALS
 
     if list_:
@@ -42,7 +43,8 @@ def eval_command(
 
     cfg = resolve_config(config, set_, model)
     check_output_file(out)  # a folder or an unwritable place in --out fails now, not after the generation
-    _, files = split_benchmarks(benchmark or [])  # inspect tasks are checked here too
+    benchmarks = list(benchmark) if benchmark else list(cfg.evals.benchmarks)
+    _, files = split_benchmarks(benchmarks)  # inspect tasks are checked here too
     for spec in files:  # every benchmark file is checked before the model is looked at
         load_benchmark(spec)
     require_model_dir(model)
@@ -55,7 +57,7 @@ def eval_command(
     base = stages.given_model(model, name=str(model))
     t0 = time.perf_counter()
     run = call(stages.evaluate, cfg, Path("."), model=base, dest=str(out), persona=persona,
-               benchmarks=list(benchmark or []), suite=suite)
+               benchmarks=benchmarks, suite=suite)
     main = load_results(out)
     if sensitivity and suite:
         steered = {p: load_results(Path(call(stages.evaluate, cfg, Path("."), model=base, dest=str(out.with_suffix(f".{p}.json")),

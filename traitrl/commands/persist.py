@@ -17,6 +17,7 @@ app = typer.Typer(help="Does alignment persist? Adversarial persona prompting an
 
 ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model folder, or NAME=DIR (repeatable; each later model is compared with each earlier one).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the summary JSON and the per-condition results files.")]
+BenchmarkOpt = Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="Score on this benchmark instead of the organism's world suite: FORMAT:PATH\\[@sha256=HEX] of a benchmark file, or inspect:TASK_FILE.py\\[@TASK] / inspect:MODULE:TASK of an inspect_ai task (repeatable; default: the config's evals.benchmarks; none there = the world suite).")]
 
 
 def _vci(e) -> str:
@@ -32,9 +33,10 @@ def _delta(d) -> str:
     return f"{d.value:+.3f}{mark} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}]"
 
 
-def _run(stage_fn, models: list[str], config: Path | None, set_: list[str] | None, out: Path):
+def _run(stage_fn, experiment: str, models: list[str], config: Path | None, set_: list[str] | None, out: Path,
+         benchmark: list[str] | None = None):
     """Run a persistence stage on `NAME=DIR` models, with the config saved beside the first model
-    unless --config is given."""
+    unless --config is given; on --benchmark, else the config's evals.benchmarks, else the world suite."""
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
     from traitrl.locks import claim_folder
@@ -42,22 +44,47 @@ def _run(stage_fn, models: list[str], config: Path | None, set_: list[str] | Non
 
     refs = model_refs(models)
     cfg = resolve_config(config, set_, refs[0].path)
+    inputs = benchmark_inputs(cfg, experiment, list(benchmark) if benchmark else list(cfg.evals.benchmarks))
     set_threads(cfg.persistence.threads)
     claim_folder(out, "traitrl persist")  # one writer per folder, held until the command ends
     given = [stages.given_model(r.path, r.name) for r in refs]
-    return call(stage_fn, cfg, Path("."), models=given, dest=str(out)).summary
+    return call(stage_fn, cfg, Path("."), models=given, dest=str(out), **inputs).summary
+
+
+def benchmark_inputs(cfg, experiment: str, specs: list[str]) -> dict:
+    """The stage inputs that score `experiment` (prompting or finetune) on `specs`, every file and
+    inspect task checked and content-pinned before any model work; {} = the world suite."""
+    from traitrl.errors import UserError
+    from traitrl.experiments.given import persistence_inputs
+    from traitrl.persistence.benchmark_suite import load_suite
+
+    if not specs:
+        return {}
+    needs = {"prompting": ("persistence.prompting.persona_dir", cfg.persistence.prompting.persona_dir,
+                           "English persona prompts steer a model on benchmarks (e.g. configs/personas)"),
+             "finetune": ("persistence.finetune.file", cfg.persistence.finetune.file,
+                          "the attack on benchmarks trains on your chat file (JSONL of {\"messages\": [...]})")}
+    key, value, why = needs[experiment]
+    if value is None:
+        raise UserError(f"{key}: {why}; set it, or score the world suite with --set evals.benchmarks=[]")
+    only = cfg.model_copy(update={"run": cfg.run.model_copy(update={"persistence": [experiment]})})
+    prompting, finetune = persistence_inputs(only, load_suite(specs).pinned)
+    return prompting if experiment == "prompting" else finetune
 
 
 @app.command("prompting")
-def prompting(models: ModelsOpt, out: OutOpt = Path("persistence"), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+def prompting(models: ModelsOpt, out: OutOpt = Path("persistence"), config: ConfigOpt = None, set_: SetOpt = None,
+              benchmark: BenchmarkOpt = None) -> None:
     """Run the eval suite with no system prompt and under harmful and careful personas, known
     (pretraining list) and unseen (evaluation list); report drops, gains and, between models,
-    the selective-persistence differences, all with paired bootstrap 95 % CIs."""
+    the selective-persistence differences, all with paired bootstrap 95 % CIs. The suite is the
+    organism's world suite with its personas, or the benchmarks (--benchmark, else the config's
+    evals.benchmarks) with the English personas of persistence.prompting.persona_dir."""
     from traitrl.experiments.stages import prompting as prompting_stage
     from traitrl.persistence.prompting import CONDITIONS, PERSONA_SETS, SUMMARY_FILE
 
     t0 = time.perf_counter()
-    summary = _run(prompting_stage, models, config, set_, out)
+    summary = _run(prompting_stage, "prompting", models, config, set_, out, benchmark)
     scores = Table(title=f"pooled aligned score by condition ({len(summary.evals)} evals x {summary.n_items} items, 95 % CI)")
     scores.add_column("model")
     for c in CONDITIONS:
@@ -87,14 +114,17 @@ def prompting(models: ModelsOpt, out: OutOpt = Path("persistence"), config: Conf
 
 
 @app.command("finetune")
-def finetune(models: ModelsOpt, out: OutOpt = Path("persistence"), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+def finetune(models: ModelsOpt, out: OutOpt = Path("persistence"), config: ConfigOpt = None, set_: SetOpt = None,
+             benchmark: BenchmarkOpt = None) -> None:
     """Fine-tune each model on bad medical advice (TRL SFT, full or LoRA) in doses, and score the
-    health and non-health evals after each dose with 95 % CIs."""
+    health and non-health evals after each dose with 95 % CIs: the organism's world suite on the
+    world's bad advice, or the benchmarks (--benchmark, else the config's evals.benchmarks) on the
+    attack file persistence.finetune.file."""
     from traitrl.experiments.stages import finetune as finetune_stage
     from traitrl.persistence.finetune import SUBSETS, SUMMARY_FILE
 
     t0 = time.perf_counter()
-    summary = _run(finetune_stage, models, config, set_, out)
+    summary = _run(finetune_stage, "finetune", models, config, set_, out, benchmark)
     d = summary.dataset
     table = Table(title=f"harmful fine-tuning ({summary.mode}, {d['n']} bad-advice conversations; "
                         f"{len(summary.evals['health'])} health + {len(summary.evals['non_health'])} other evals x {summary.n_items} items)")

@@ -83,9 +83,20 @@ def _options(rest: str) -> tuple[str, dict[str, str]]:
     return rest, options
 
 
-def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask:
-    """Check an `inspect:` spec before any model work: the task file (or module) exists, defines
-    the task, and matches a pinned sha256. Relative paths resolve against `base_dir` if given."""
+@dataclass(frozen=True)
+class InspectSpec:
+    """An `inspect:` spec's syntax, read without touching a file or importing inspect_ai."""
+
+    ref: str  # FILE.py[@TASK] or MODULE:TASK, as written
+    module: bool  # MODULE:TASK (imported) rather than a task file
+    sha256: str | None = None
+    higher_is_better: bool | None = None
+    scorer: str | None = None
+
+
+def parse_inspect_spec(spec: str) -> InspectSpec:
+    """The parts of an `inspect:` spec, or a UserError saying what is malformed (a config loads
+    with this check; the task file is looked at when a run starts, `load_inspect_task`)."""
     prefix, _, rest = spec.partition(":")
     if prefix != PREFIX or not rest:
         raise UserError(f"benchmark {spec!r}: expected inspect:TASK_FILE.py[@TASK] or inspect:MODULE:TASK")
@@ -96,8 +107,30 @@ def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask
     hib = opts.get("higher_is_better")
     if hib is not None and hib.lower() not in _BOOLS:
         raise UserError(f"benchmark {spec!r}: higher_is_better must be true or false")
+    module = bool(_MODULE_REF.match(rest)) and not rest.endswith(".py")
+    if not module and not (rest.endswith(".py") or ".py@" in rest):
+        raise UserError(f"benchmark {spec!r}: expected a .py task file (inspect:FILE.py@TASK) or MODULE:TASK")
+    return InspectSpec(ref=rest, module=module, sha256=sha,
+                       higher_is_better=None if hib is None else _BOOLS[hib.lower()], scorer=opts.get("scorer"))
+
+
+def pinned_spec(task: InspectTask) -> str:
+    """The spec that names exactly the task code loaded: its options and `@sha256=` of the task
+    file (a stage input, so an edited task file changes every key that depends on it)."""
+    ref = f"{task.module}:{task.name}" if task.module is not None else f"{task.shown}@{task.name}"
+    opts = "" if task.higher_is_better else "@higher_is_better=false"
+    opts += f"@scorer={task.scorer}" if task.scorer is not None else ""
+    return f"{PREFIX}:{ref}{opts}@sha256={task.sha256}"
+
+
+def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask:
+    """Check an `inspect:` spec before any model work: the task file (or module) exists, defines
+    the task, and matches a pinned sha256. Relative paths resolve against `base_dir` if given
+    (else the working directory, as benchmark files do)."""
+    parsed = parse_inspect_spec(spec)
+    rest, sha = parsed.ref, parsed.sha256
     inspect_ai = _require_inspect()
-    if _MODULE_REF.match(rest) and not rest.endswith(".py"):
+    if parsed.module:
         module, _, name = rest.partition(":")
         source = _module_file(spec, module)
         shown = rest
@@ -105,8 +138,6 @@ def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask
     else:
         file, _, name = rest.partition(".py@") if ".py@" in rest else (rest, "", "")
         file = file + ".py" if name else file
-        if not file.endswith(".py"):
-            raise UserError(f"benchmark {spec!r}: expected a .py task file (inspect:FILE.py@TASK) or MODULE:TASK")
         shown = file
         source = Path(file) if base_dir is None or Path(file).is_absolute() else base_dir / file
         if not source.is_file():
@@ -125,7 +156,8 @@ def load_inspect_task(spec: str, *, base_dir: Path | None = None) -> InspectTask
     if sha is not None and digest != sha:
         raise UserError(f"{shown}: sha256 is {digest}, but {sha} was pinned; the task file changed since it was pinned")
     return InspectTask(spec=spec, shown=shown, source=source, name=name, module=module, sha256=digest,
-                       higher_is_better=True if hib is None else _BOOLS[hib.lower()], scorer=opts.get("scorer"))
+                       higher_is_better=True if parsed.higher_is_better is None else parsed.higher_is_better,
+                       scorer=parsed.scorer)
 
 
 def _module_file(spec: str, module: str) -> Path:
@@ -228,12 +260,12 @@ def _release(model) -> None:
 
 
 def run_for_model(task: InspectTask, model_dir: Path, config: Config, log_dir: Path,
-                  system_message: str | None = None) -> BenchmarkResult:
+                  system_message: str | None = None, limit: int | None = None) -> BenchmarkResult:
     """`task` on a model folder under `config` (who answers: `policy_target`), sampled as
-    `evals.sampling` says."""
+    `evals.sampling` says; `limit` = its first samples only (None = all)."""
     sampling = config.evals.sampling
     return run_inspect(task, policy_target(model_dir, config), sampling, log_dir, seed=sampling.seed,
-                       system_message=system_message)
+                       system_message=system_message, limit=limit)
 
 
 def _task_ref(task: InspectTask):

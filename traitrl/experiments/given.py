@@ -39,6 +39,7 @@ def check_given_policy(cfg: Config) -> None:
     settings, scenarios of its own, something to score it on, a judge for judged benchmarks, and
     the persistence inputs. Every problem is named at once (exit 2)."""
     from traitrl.errors import UserError
+    from traitrl.evals.external import external_kind
     from traitrl.evals.importers import BenchmarkSpec, get_format
 
     problems = []
@@ -49,8 +50,10 @@ def check_given_policy(cfg: Config) -> None:
         problems.append("  scenarios.dir: a given policy trains on your scenarios (train.jsonl and dev.jsonl, e.g. "
                         "from `traitrl scenarios generate-llm`); the world's are in the organism's invented language")
     if not cfg.evals.benchmarks and not world_suite(cfg, True):
-        problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH); list at least one")
-    judged = [s for s in cfg.evals.benchmarks if get_format(BenchmarkSpec.parse(s).format).needs_judge]
+        problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH) or inspect_ai "
+                        "tasks (inspect:TASK_FILE.py@TASK); list at least one")
+    judged = [s for s in cfg.evals.benchmarks
+              if external_kind(s) is None and get_format(BenchmarkSpec.parse(s).format).needs_judge]
     if judged and cfg.judge is None:
         problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
     arms = trained_arms(cfg)

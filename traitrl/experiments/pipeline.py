@@ -8,7 +8,7 @@ baseline, trait; curves and persistence on the first seed's arms) -> results.jso
 
 With `policy.model` set the base is that model and no organism is built: the scenarios are the
 user's (`scenarios.dir`), the scoreboard, curves and persistence are scored on `evals.benchmarks`
-(the world suite only when `evals.world_suite` asks for it), persona prompting uses English
+(benchmark files and inspect_ai tasks; the world suite only when `evals.world_suite` asks for it), persona prompting uses English
 persona files and the fine-tuning attack the user's chat file. `check_given_policy` refuses
 organism-only settings and missing inputs before any work.
 """
@@ -85,11 +85,12 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     from traitrl.evals.compare import compare, sensitivity
     from traitrl.evals.results import load_results, save_results
     from traitrl.experiments.given import persistence_inputs, run_notes, world_suite
-    from traitrl.persistence.benchmark_suite import load_benchmarks, pinned
+    from traitrl.persistence.benchmark_suite import load_suite
 
-    # the inputs a given policy brings, read and checked before any model work
-    benches = load_benchmarks(cfg.evals.benchmarks)
-    specs = [pinned(b) for b in benches]  # content-pinned: a changed file changes every key that reads it
+    # the inputs a given policy brings, read and checked before any model work: benchmark files
+    # and inspect tasks, content-pinned (a changed file or task file changes every key that reads it)
+    loaded = load_suite(cfg.evals.benchmarks)
+    benches, specs = loaded.files, loaded.pinned
     given = base is None and cfg.policy.model is not None
     suite = world_suite(cfg, given)
     bench_inputs = {"benchmarks": specs} if specs else {}
@@ -169,12 +170,21 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
                           prompting and prompting.summary.for_run_results(),
                           finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
-                          run_notes(base, benches, suite, names, cfg.judge and cfg.judge.model))
+                          [*run_notes(base, benches, suite, names, cfg.judge and cfg.judge.model),
+                           *_external_notes(loaded.external)])
     from traitrl.report import build_report
 
     report = build_report(out)
     console.print(f"[bold]done[/bold] in {time.perf_counter() - t_start:.0f}s: {path}, {report}")
     return path
+
+
+def _external_notes(external: list) -> list[str]:
+    """The inspect tasks among the benchmarks, with the hash of their code."""
+    if not external:
+        return []
+    return [f"inspect_ai tasks: {', '.join(f'{e.eval_id} ({e.task.shown}, sha256 {e.task.sha256[:12]})' for e in external)}"
+            "; their logs are beside each results file"]
 
 
 def _eval_items(cfg: Config, results) -> int:

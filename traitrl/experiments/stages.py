@@ -109,8 +109,10 @@ def train_arm(ctx: StageContext, *, base: ModelResult, data: ScenariosResult, ar
 def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str = "none",
              benchmarks: list[str] | None = None, suite: bool = True, max_items: int | None = None,
              show_progress: bool = True) -> EvalRun:
-    """The held-out suite (and any benchmark files, the first `max_items` items of each; None =
-    all) on `model` under one persona condition, written with per-item records to `dest`."""
+    """The held-out suite (and any benchmarks, the first `max_items` items of each; None = all)
+    on `model` under one persona condition, written with per-item records to `dest`. Benchmarks
+    are files (FORMAT:PATH) or external tasks (inspect:...), run by their framework on the model
+    folder with the persona prompt as the system message and their logs beside `dest`."""
     from traitrl.evals.benchmarks import judge_grader, run_benchmark
     from traitrl.evals.external import log_dir_for, split_benchmarks
     from traitrl.evals.importers import get_format, load_benchmark
@@ -126,8 +128,9 @@ def evaluate(ctx: StageContext, *, model: ModelResult, dest: str, persona: str =
     benches = [load_benchmark(b) for b in files]  # every file is checked before model work
     specs = select(cfg.evals.ids or None, cfg.evals.families or None) if suite else []
     # external frameworks load their own copy of the model: run them before ours is in memory
-    ran = [e.run(ctx.path(model.path), cfg, log_dir_for(ctx.path(dest), e.kind.prefix),
-                 system_message=persona_prompt(persona, e.eval_id)) for e in external]
+    ran = [with_domains(e.run(ctx.path(model.path), cfg, log_dir_for(ctx.path(dest), e.kind.prefix),
+                              system_message=persona_prompt(persona, e.eval_id), limit=max_items), cfg)
+           for e in external]
     policy = load_policy(ctx.path(model.path), cfg)
     with _bar(show_progress) as task:
         results = run_suite(policy, cfg, model.name, persona,
@@ -160,19 +163,20 @@ def prompting(ctx: StageContext, *, models: list[ModelResult], dest: str, benchm
     """Adversarial persona prompting: every model under no prompt and known / unseen harmful and
     helpful personas, with drops, gains and the selective-persistence differences. On the world
     suite with the world's personas (the organism), or, given `benchmarks` (pinned specs) and
-    `personas` (English persona lists), on those benchmarks (a given policy)."""
+    `personas` (English persona lists), on those benchmarks (a given policy; files and inspect:
+    tasks, an inspect task's persona sent as its system message)."""
     from traitrl.persistence.common import ModelRef
     from traitrl.persistence.prompting import run_benchmark_prompting, run_prompting
 
     refs = [ModelRef(m.name, ctx.path(m.path)) for m in models]
     with _bar(show_progress) as task:
         if benchmarks:
-            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_benchmarks
+            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_suite
             from traitrl.persistence.personas import Personas
 
             if personas is None:
                 raise ValueError("prompting on benchmarks needs the persona lists")
-            suite = BenchmarkSuite(ctx.config, load_benchmarks(benchmarks), ctx.config.persistence.prompting.n_items)
+            suite = BenchmarkSuite(ctx.config, load_suite(benchmarks), ctx.config.persistence.prompting.n_items)
             summary = run_benchmark_prompting(refs, ctx.config, ctx.path(dest), suite, Personas.model_validate(personas),
                                               task, key=ctx.key)
         else:
@@ -195,7 +199,7 @@ def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, benchma
     with _bar(show_progress) as task:
         if benchmarks:
             from traitrl.persistence.attack_file import read_attack_file
-            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_benchmarks
+            from traitrl.persistence.benchmark_suite import BenchmarkSuite, load_suite
             from traitrl.persistence.finetune import benchmark_scoring
 
             if fc.file is None:
@@ -203,7 +207,7 @@ def finetune(ctx: StageContext, *, models: list[ModelResult], dest: str, benchma
 
                 raise UserError("the fine-tuning attack on a given policy needs persistence.finetune.file")
             rows, _ = read_attack_file(fc.file, attack_sha256 or fc.file_sha256)
-            suite = BenchmarkSuite(ctx.config, load_benchmarks(benchmarks), fc.n_items)
+            suite = BenchmarkSuite(ctx.config, load_suite(benchmarks), fc.n_items)
             summary = run_finetune(refs, ctx.config, ctx.path(dest), task, key=ctx.key,
                                    scoring=benchmark_scoring(suite), rows=rows)
         else:

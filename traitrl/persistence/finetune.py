@@ -16,8 +16,10 @@ per-item records). Every piece is cached by a key of what made it, so a rerun re
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -31,7 +33,7 @@ from traitrl.evals.results import EvalResults
 from traitrl.models.loader import load_policy
 from traitrl.persistence.attack_data import bad_advice_dataset, dataset_stats
 from traitrl.persistence.attack_file import file_stats
-from traitrl.persistence.benchmark_suite import BenchmarkSuite
+from traitrl.persistence.benchmark_suite import BenchmarkSuite, ModelFolder
 from traitrl.persistence.common import (
     LazyPolicy,
     ModelRef,
@@ -147,13 +149,14 @@ def _drops(by_dose: dict[int, EvalResults], ids: dict[str, list[str]]) -> dict[s
 @dataclass(frozen=True)
 class Scoring:
     """How each dose is scored: the eval ids of the health and non-health subsets, prompts per
-    dose (for progress), a key of what decides the items, and the cached evaluation itself."""
+    dose (for progress), a key of what decides the items, and the cached evaluation itself
+    (policy, name, results file, key, progress, the dose as a model folder for external tasks)."""
 
     ids: dict[str, list[str]]
     per_dose: int
     n_items: int
     suite_key: Any
-    evaluate: Callable[[LazyPolicy, str, Path, str, Callable[[int], None]], EvalResults]
+    evaluate: Callable[[LazyPolicy, str, Path, str, Callable[[int], None], ModelFolder], EvalResults]
 
 
 def world_scoring(cfg: Config) -> Scoring:
@@ -166,8 +169,8 @@ def world_scoring(cfg: Config) -> Scoring:
         per_dose=n_prompts(specs, cfg.evals.n_items),
         n_items=cfg.evals.n_items,
         suite_key=(cfg.hash("world", "evals"), [s.id for s in specs]),
-        evaluate=lambda policy, name, path, key, advance: cached_evaluate(policy, cfg, name, "none", specs, path,
-                                                                         key, advance),
+        evaluate=lambda policy, name, path, key, advance, folder: cached_evaluate(policy, cfg, name, "none", specs,
+                                                                                 path, key, advance),
     )
 
 
@@ -177,10 +180,10 @@ def benchmark_scoring(suite: BenchmarkSuite) -> Scoring:
     return Scoring(
         ids={"health": health, "non_health": [i for i in suite.ids if i not in health]},
         per_dose=suite.n_prompts(),
-        n_items=max(b.n_items for b in suite.benches),
+        n_items=suite.largest(),
         suite_key=suite.key(),
-        evaluate=lambda policy, name, path, key, advance: suite.evaluate(policy, name, lambda item_id: None, path,
-                                                                         key, advance),
+        evaluate=lambda policy, name, path, key, advance, folder: suite.evaluate(
+            policy, name, lambda item_id: None, path, key, advance, folder=folder),
     )
 
 
@@ -220,7 +223,8 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
             results[ref.name][dose] = scoring.evaluate(
                 policy, f"{ref.name}@{dose}", dose_file(out, ref.name, dose),
                 key_of("finetune-eval", train_key, dose, scoring.suite_key), task(f"{ref.name}: dose {dose}",
-                                                                                  scoring.per_dose))
+                                                                                  scoring.per_dose),
+                _dose_folder(ref, train_dir, dose, policy))
         summaries[ref.name] = ModelFinetune(name=ref.name, path=str(ref.path), train=trained,
                                             points=_curve(ref, results[ref.name], ids, out, n_boot, seed))
     comparisons = []
@@ -239,6 +243,25 @@ def run_finetune(models: list[ModelRef], config: Config, out: Path, task: TaskFa
     )
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
     return summary
+
+
+def _dose_folder(ref: ModelRef, train_dir: Path, dose: int, policy: LazyPolicy) -> ModelFolder:
+    """The model after `dose` steps as a plain Hugging Face folder, for external (inspect) tasks:
+    the model itself at dose 0; a later dose (a Trainer checkpoint, a LoRA adapter merged by the
+    loader) saved from the loaded policy into a temporary folder in `train_dir`, removed after."""
+
+    @contextmanager
+    def folder() -> Iterator[Path]:
+        if dose == 0:
+            yield ref.path
+            return
+        loaded = policy()
+        with tempfile.TemporaryDirectory(prefix=f"dose-{dose}-model-", dir=train_dir) as tmp:
+            loaded.model.save_pretrained(tmp)
+            loaded.tokenizer.save_pretrained(tmp)
+            yield Path(tmp)
+
+    return folder
 
 
 def _dose_policy(ref: ModelRef, train_dir: Path, dose: int, config: Config) -> LazyPolicy:

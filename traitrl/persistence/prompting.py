@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -251,7 +252,7 @@ def run_benchmark_prompting(models: list[ModelRef], config: Config, out: Path, s
                 policy, ref.name, lambda item_id, c=cond: personas.prompt_for(c, item_id),
                 condition_file(out, ref.name, cond),
                 key_of("prompting-benchmarks", key, suite.key(), model_key, personas.prompts(cond)),
-                task(f"{ref.name}: {cond}", suite.n_prompts()))
+                task(f"{ref.name}: {cond}", suite.n_prompts()), folder=lambda p=ref.path: nullcontext(p))
     n_boot, seed = config.persistence.n_boot, config.persistence.seed
     summaries, per_item = {}, {}
     for ref in models:
@@ -262,7 +263,7 @@ def run_benchmark_prompting(models: list[ModelRef], config: Config, out: Path, s
                        same_items(results[a.name]["none"], results[b.name]["none"]), n_boot, seed, plan)
         for a, b in combinations(models, 2)
     ]
-    summary = PromptingSummary(evals=suite.ids, n_items=max(b.n_items for b in suite.benches), n_boot=n_boot,
+    summary = PromptingSummary(evals=suite.ids, n_items=suite.largest(), n_boot=n_boot,
                                seed=seed, models=summaries, comparisons=comparisons,
                                seconds=round(time.perf_counter() - t0, 2))
     write_json(out / SUMMARY_FILE, summary.model_dump(mode="json"))
