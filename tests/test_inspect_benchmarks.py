@@ -97,7 +97,8 @@ def test_a_given_policy_may_be_scored_on_inspect_tasks_alone():
     from traitrl.experiments.given import check_given_policy
 
     cfg = load_config(REPO / "configs" / "real" / "cpu-tiny.yaml",
-                      [f"policy.model={REPO}", f"evals.benchmarks=[inspect:{TASKS}@arithmetic]"])
+                      [f"policy.model={REPO}", f"evals.benchmarks=[inspect:{TASKS}@arithmetic]",
+                       "run.arms=[baseline,trait]"])  # the helpfulness control needs the judge
     check_given_policy(cfg.model_copy(update={"judge": None}))  # no judge needed for an inspect task
 
 

@@ -231,15 +231,25 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
         assert set(trained) <= set(base_weights)
         assert any(not trained[k].equal(base_weights[k]) for k in trained), f"{name}: no parameter moved"
     baseline, trait = (json.loads((out / "arms" / n / "train.json").read_text()) for n in ("baseline", "trait"))
-    # the baseline's mix is capability rows only: all its rewards came from the verifier, no judge
+    # the baseline's mix is capability rows only: all its rewards came from the verifier; its judge
+    # graded only the dev scenarios of its in-distribution curve (the same dev rows as the trait arm's)
     assert baseline["mix"]["graders"] == {"numeric": baseline["mix"]["capability_rows"]}
-    assert baseline["judge"] is None
+    assert "kind/trait" not in baseline["train_reward_means"] and baseline["judge"]["grades"] > 0
     # the trait arm's trait rows went to the judge, its capability rows to the verifier: the judge
     # graded fewer completions than the arm generated
     assert trait["mix"]["graders"] == {"llm_judge": trait["mix"]["trait_rows"], "numeric": trait["mix"]["capability_rows"]}
     assert 0 < trait["judge"]["grades"] < trait["completions"]
     arms = results["arms"]
     assert len({a["generated_tokens"] for a in arms.values()}) == 1  # compute-matched
+    # the helpfulness control's trait prompts are rewarded by the judge's generic helpfulness score
+    control = json.loads((out / "arms" / "helpfulness_control" / "train.json").read_text())
+    assert control["mix"]["graders"].get("helpfulness", 0) >= 1 and control["judge"]["grades"] > 0
+    assert control["train_reward_means"]["kind/trait"] > 0
+    notes = " ".join(results["meta"]["notes"])
+    assert "helpfulness_control arm's trait prompts are rewarded by the LLM judge (fault-judge)" in notes
+    # the in-distribution curve scores the user's judge-graded dev scenarios (a fault may leave a point unscored)
+    for name, curve in results["training_curves"].items():
+        assert any(v is not None for v in curve["in_distribution_trait_score"]), name
 
     # the scoreboard and every model's evals are the benchmarks, not the world suite
     assert {e["id"] for e in results["evals"]} == BENCHMARK_IDS
