@@ -153,7 +153,8 @@ def _print_assembly(out: Path, manifest) -> None:
     console.print(table)
     sources = Table(title="sources (the first listed wins a duplicate prompt)")
     for col in ("source", "sha256", "split", "rows", "kept", "train", "dev"):
-        sources.add_column(col, justify="left" if col in ("source", "sha256", "split") else "right")
+        sources.add_column(col, justify="left" if col in ("source", "sha256", "split") else "right",
+                           overflow="fold")
     for s in manifest.sources:
         sources.add_row(s.name, (s.sha256 or "-")[:12], s.split, str(s.rows), str(s.kept), str(s.train), str(s.dev))
     console.print(sources)

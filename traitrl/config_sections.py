@@ -112,6 +112,13 @@ class ScenarioConfig(_Section):
     llm: LLMScenarioOptions | None = Field(None, description="LLM-generated trait scenarios from the judge: endpoint (None = off)")
     dev_fraction: float = Field(0.15, gt=0, lt=1, description="share of the assembled rows put in dev.jsonl, chosen by a hash of each row's id (deterministic: a row's split depends only on its id), except file rows that keep their marked split")
 
+    @field_validator("files", "capability")
+    @classmethod
+    def _listed_once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an entry is listed twice")
+        return v
+
     @model_validator(mode="after")
     def _known_names(self) -> ScenarioConfig:
         for key, allowed in (("traits", taxonomy.TRAITS), ("domains", taxonomy.TRAIN_DOMAINS), ("pressures", taxonomy.PRESSURES)):
@@ -120,10 +127,6 @@ class ScenarioConfig(_Section):
                 raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(allowed)}")
             if not getattr(self, key):
                 raise ValueError(f"{key}: must not be empty")
-        for key in ("files", "capability"):
-            listed = getattr(self, key)
-            if len(set(listed)) != len(listed):
-                raise ValueError(f"{key}: an entry is listed twice")
         sources = [k for k in ("files", "capability") if getattr(self, k)]
         if self.llm is not None and self.llm.enabled:
             sources.append("llm")

@@ -162,10 +162,12 @@ def check_assembly_folder(out: str | Path) -> Path:
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
         others = sorted(n for n in names if n not in OUTPUTS)
-        if others or (names and "manifest.json" not in names):
-            shown = ", ".join(others or sorted(names))
-            raise UserError(f"{out}: holds {shown}, not an assembled scenario folder (no manifest.json or other "
-                            "files); refusing to overwrite it, choose another --out")
+        if others:
+            raise UserError(f"{out}: holds {', '.join(others)}, which an assembly does not write; refusing to "
+                            "write into it, choose another --out")
+        if names and "manifest.json" not in names:
+            raise UserError(f"{out}: holds {', '.join(sorted(names))} but no manifest.json, so no assembly wrote "
+                            "them; refusing to overwrite them, choose another --out")
     return out
 
 
