@@ -90,7 +90,8 @@ def scenarios_generate_llm(
     limit: Annotated[int | None, typer.Option(help="Stop after this many requests (for a trial run).")] = None,
 ) -> None:
     """Ask the configured LLM (the `judge:` endpoint) for realistic multi-turn trait scenarios with
-    rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
+    rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL. The
+    completion-token limit and the other generator settings are scenarios.llm's (max_tokens 2048)."""
     from traitrl.atomic import check_output_file
     from traitrl.config import LLMScenarioOptions
     from traitrl.scenarios.llm_generator import generate_llm_scenarios
