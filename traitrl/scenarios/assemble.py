@@ -101,7 +101,7 @@ def combine(sources: list[SourceRows], dev_fraction: float) -> tuple[dict[str, l
     duplicates: list[Duplicate] = []
     summaries = []
     for src in sources:
-        kept = Counter()
+        kept: Counter[str] = Counter()
         for row in src.rows:
             prompt = normalised_prompt(row)
             if prompt in by_prompt:
