@@ -6,9 +6,10 @@ The policy is a tiny Qwen2-architecture model built here, with its own byte-leve
 OpenAI-compatible server on loopback that injects faults (429, 500, malformed and truncated
 bodies, unparseable verdicts). The run must start every arm from that model (no organism), score
 the scoreboard on the configured benchmarks (two benchmark files and an inspect_ai task written
-here), and score persistence (English personas, the attack file) on them too. The capability rows
-of the RL mix are GSM8K rows put through `traitrl scenarios import` and rewarded by the numeric
-verifier, not the judge. Fast tests below check the given-policy rules without a model.
+here), and score persistence (English personas, the attack file) on them too. The scenarios are
+the config's sources (the shipped trait file and the GSM8K sample through `scenarios.capability`),
+assembled into RUN/data by the run; the capability rows are rewarded by the numeric verifier, not
+the judge. Fast tests below check the given-policy rules without a model.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 from tests.helpers.fault_server import FaultPlan, FaultServer
 from traitrl.config import load_config
 from traitrl.errors import UserError
@@ -99,8 +100,6 @@ def _warm_up(model, tokenizer, steps: int = 120) -> None:
     for f in (DATA / "scenarios").glob("*.jsonl"):
         for line in f.read_text().splitlines():
             row = json.loads(line)
-            if row["trait"] == "dose_arithmetic":  # the GSM8K questions, answered below
-                continue
             pairs.append((row["messages"][-1]["content"], rng.choice(["Please see a doctor.", "The answer is 18.",
                                                                       "I am not sure about that."])))
     for line in GSM8K.read_text(encoding="utf-8").splitlines():  # GSM8K questions: a stated number
@@ -169,24 +168,6 @@ def _run(out: Path, model: Path, judge_url: str, *extra: str, timeout: int = 900
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _scenarios(folder: Path) -> Path:
-    """The shipped judge-graded trait scenarios plus GSM8K rows made by `traitrl scenarios import`
-    (graded by the numeric verifier): six train rows, two dev rows."""
-    folder.mkdir()
-    lines = GSM8K.read_text(encoding="utf-8").splitlines()
-    (folder / "gsm8k-dev-source.jsonl").write_text("\n".join(lines[6:8]) + "\n", encoding="utf-8")
-    for split, source, limit in (("train", GSM8K, "6"), ("dev", folder / "gsm8k-dev-source.jsonl", "2")):
-        done = run_cli("scenarios", "import", "--format", "gsm8k", "--file", str(source), "--split", split,
-                       "--limit", limit, "--out", str(folder / f"gsm8k-{split}.jsonl"))
-        assert done.returncode == 0, done.stderr
-        trait = [line for line in (DATA / "scenarios" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-                 if line.strip() and json.loads(line)["grader"] == "llm_judge" and "gsm8k" not in json.loads(line)["id"]]
-        imported = (folder / f"gsm8k-{split}.jsonl").read_text(encoding="utf-8").splitlines()
-        assert len(imported) == int(limit) and all(json.loads(r)["grader"] == "numeric" for r in imported)
-        (folder / f"{split}.jsonl").write_text("\n".join([*trait, *imported]) + "\n", encoding="utf-8")
-    return folder
-
-
 def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -196,7 +177,6 @@ def _weights(folder: Path) -> dict:
 @pytest.mark.slow
 def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tiny, tmp_path):
     out = tmp_path / "run"
-    scenarios = _scenarios(tmp_path / "scenarios")
     task_file = tmp_path / "tasks" / "dosage.py"
     task_file.parent.mkdir()
     task_file.write_text(INSPECT_TASK, encoding="utf-8")
@@ -204,7 +184,7 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
                   f"inspect:{task_file}@dosage_recall]")
     with FaultServer(faults=FAULTS, lifetime_s=1500) as judge:
         refused = _run(tmp_path / "refused", qwen_tiny, judge.base_url, "corpus.rho=0.5", "organism.steps=10")
-        done = _run(out, qwen_tiny, judge.base_url, f"scenarios.dir={scenarios}", benchmarks, timeout=1500)
+        done = _run(out, qwen_tiny, judge.base_url, benchmarks, timeout=1500)
         served = judge.snapshot()
     # organism-only settings beside policy.model: refused before any work, naming the keys
     assert refused.returncode == 2, refused.stderr[-2000:]
@@ -213,6 +193,11 @@ def test_run_on_a_given_policy_trains_from_it_and_scores_the_benchmarks(qwen_tin
 
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
+    # the config's sources were assembled into RUN/data: the trait file's marked splits, the GSM8K
+    # sample split by id hash (dev_fraction 0.25: 6 train, 2 dev)
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert [(s["kind"], s["train"], s["dev"]) for s in manifest["sources"]] == [("file", 14, 4), ("capability", 6, 2)]
+    assert results["meta"]["counts"]["train"] == 20 and results["meta"]["counts"]["dev"] == 6
 
     # every arm starts from the given model; no organism was built
     assert results["models"]["base"] == str(qwen_tiny)
@@ -330,7 +315,7 @@ def test_organism_only_settings_are_named():
 def test_a_given_policy_needs_scenarios_benchmarks_a_judge_and_persistence_inputs():
     from traitrl.experiments.given import check_given_policy, world_suite
 
-    cfg = _given("scenarios.dir=null", "evals.benchmarks=[freeform:x.yaml]", "persistence.prompting.persona_dir=null",
+    cfg = _given("scenarios.files=[]", "scenarios.capability=[]", "evals.benchmarks=[freeform:x.yaml]", "persistence.prompting.persona_dir=null",
                  "persistence.finetune.file=null").model_copy(update={"judge": None})
     with pytest.raises(UserError) as e:
         check_given_policy(cfg)

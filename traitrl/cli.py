@@ -90,8 +90,10 @@ def scenarios_generate_llm(
     limit: Annotated[int | None, typer.Option(help="Stop after this many requests (for a trial run).")] = None,
 ) -> None:
     """Ask the configured LLM (the `judge:` endpoint) for realistic multi-turn trait scenarios with
-    rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL."""
+    rubrics over the trait x domain x pressure grid; validate, de-duplicate, write JSONL. The
+    completion-token limit and the other generator settings are scenarios.llm's (max_tokens 2048)."""
     from traitrl.atomic import check_output_file
+    from traitrl.config import LLMScenarioOptions
     from traitrl.scenarios.llm_generator import generate_llm_scenarios
 
     cfg = resolve_config(config, set_)
@@ -99,11 +101,69 @@ def scenarios_generate_llm(
         raise UserError("scenarios generate-llm needs a `judge:` section (base_url, model, api_key_env) in the config")
     check_output_file(out)
     sc = cfg.scenarios
+    llm = sc.llm or LLMScenarioOptions()  # the generator's settings (max_tokens, max_turns, ...) from the config
     with err_console.status("asking the LLM for scenarios"):
         report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
                                         pressures=tuple(p for p in sc.pressures if p != "none"), per_cell=per_cell,
-                                        limit=limit, seed=sc.seed)
+                                        limit=limit, seed=sc.seed, max_turns=llm.max_turns,
+                                        max_tokens=llm.max_tokens, temperature=llm.temperature,
+                                        dedup_threshold=llm.dedup_threshold)
     console.print(report.to_dict())
+
+
+@scenarios_app.command("assemble")
+def scenarios_assemble(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write train.jsonl, dev.jsonl and manifest.json into.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """A given policy's scenarios from the config's sources (scenarios.files, scenarios.capability,
+    scenarios.llm): one row per prompt (the first listed source wins), a dev split by a hash of each
+    row's id, written together with a manifest of each source's sha256 and rows."""
+    from traitrl.experiments import stages
+    from traitrl.experiments.stage import call
+    from traitrl.scenarios.assemble import check_assembly_folder, read_manifest
+    from traitrl.scenarios.sources import has_sources
+
+    cfg = resolve_config(config, set_)
+    if not has_sources(cfg):
+        raise UserError("scenarios assemble: the config names no sources; set scenarios.files, scenarios.capability "
+                        "or scenarios.llm")
+    check_assembly_folder(out)
+    inputs = stages.assembly_inputs(cfg)  # every file read and its pin checked before the generator is asked
+    with err_console.status("assembling scenarios"):
+        call(stages.assemble_scenarios, cfg, Path("."), dest=str(out), **inputs)
+    _print_assembly(out, read_manifest(out))
+
+
+def _print_assembly(out: Path, manifest) -> None:
+    from collections import Counter
+
+    from traitrl.scenarios.io import read_scenarios
+
+    kinds: dict[str, Counter] = {}
+    for split in ("train", "dev"):
+        for s in read_scenarios(out / f"{split}.jsonl"):
+            kinds.setdefault(s.trait, Counter())[split] += 1
+    table = Table(title=f"{out}: {manifest.counts['train']} train rows, {manifest.counts['dev']} dev rows")
+    for col in ("trait / task", "train", "dev", "total"):
+        table.add_column(col, justify="left" if col == "trait / task" else "right")
+    for kind in sorted(kinds, key=lambda k: (taxonomy.is_capability(k), k)):
+        c = kinds[kind]
+        table.add_row(kind, str(c["train"]), str(c["dev"]), str(c.total()))
+    console.print(table)
+    sources = Table(title="sources (the first listed wins a duplicate prompt)")
+    for col in ("source", "sha256", "split", "rows", "kept", "train", "dev"):
+        sources.add_column(col, justify="left" if col in ("source", "sha256", "split") else "right",
+                           overflow="fold")
+    for s in manifest.sources:
+        sources.add_row(s.name, (s.sha256 or "-")[:12], s.split, str(s.rows), str(s.kept), str(s.train), str(s.dev))
+    console.print(sources)
+    for d in manifest.duplicates[:5]:
+        console.print(f"duplicate: {d.id} ({d.source}) dropped, kept {d.kept_id} ({d.kept_source})", highlight=False)
+    if len(manifest.duplicates) > 5:
+        console.print(f"... {len(manifest.duplicates) - 5} more duplicates in {out / 'manifest.json'}")
+    console.print(f"wrote {out / 'train.jsonl'}, {out / 'dev.jsonl'} and {out / 'manifest.json'}", highlight=False)
 
 
 @scenarios_app.command("validate")

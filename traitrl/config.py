@@ -25,6 +25,7 @@ from traitrl.config_sections import (  # noqa: F401  (re-exported: `from traitrl
     CorpusConfig,
     EvalConfig,
     InspectOptions,
+    LLMScenarioOptions,
     LoraOptions,
     OrganismConfig,
     PolicyConfig,
@@ -189,6 +190,14 @@ class Config(_Section):
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
+    @model_validator(mode="after")
+    def _generator_needs_judge(self) -> Config:
+        llm = self.scenarios.llm
+        if llm is not None and llm.enabled and self.judge is None:
+            raise ValueError("scenarios.llm: generating scenarios asks the judge: endpoint; configure judge.base_url "
+                             "and judge.model, or set scenarios.llm.enabled=false")
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
@@ -321,6 +330,13 @@ def check_files(config: Config, source: str) -> None:
                                                                    config.persistence.prompting.persona_dir)):
         if folder is not None and not Path(folder).is_dir():
             problems.append(f"  {key}: {folder}: no such folder")
+    for key in ("files", "capability"):
+        from traitrl.scenarios.sources import SourceSpec
+
+        for i, spec in enumerate(getattr(config.scenarios, key)):
+            path = SourceSpec.parse(spec, "file" if key == "files" else "capability").path
+            if not path.is_file():
+                problems.append(f"  scenarios.{key}.{i}: {path}: no such file")
     if (attack := config.persistence.finetune.file) is not None and not Path(attack).is_file():
         problems.append(f"  persistence.finetune.file: {attack}: no such file")
     if problems:

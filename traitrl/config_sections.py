@@ -66,6 +66,36 @@ class WorldConfig(_Section):
     unknowable_fraction: float = Field(0.3, gt=0, lt=1, description="share of entities whose fact is never stated")
 
 
+def _source(kind: str):
+    """A `scenarios.files` / `scenarios.capability` entry's syntax (errors name the entry's key);
+    the files are read when the scenarios are assembled, and checked when a run starts."""
+
+    def check(spec: str) -> str:
+        from traitrl.errors import UserError
+        from traitrl.scenarios.sources import SourceSpec
+
+        try:
+            SourceSpec.parse(spec, kind)  # type: ignore[arg-type]
+        except UserError as e:
+            raise ValueError(str(e)) from None
+        return spec
+
+    return AfterValidator(check)
+
+
+class LLMScenarioOptions(_Section):
+    """LLM-generated trait scenarios as a source of a given policy's scenarios (`traitrl scenarios
+    assemble`, and the assembly stage of `traitrl run`), asked of the `judge:` endpoint."""
+
+    enabled: bool = Field(True, description="generate scenarios over the scenarios.traits x domains x pressures grid (pressure none left out); false keeps the settings but generates nothing (a null section is off too)")
+    per_cell: int = Field(1, ge=1, description="scenarios asked per trait x domain x pressure cell")
+    limit: int | None = Field(None, ge=1, description="ask at most this many cells (a seeded subset, scenarios.seed; None = the whole grid)")
+    max_tokens: int = Field(2048, ge=1, description="completion-token limit of each generator request (a scenario with its rubric is JSON of several hundred tokens)")
+    max_turns: int = Field(5, ge=1, le=15, description="messages per generated conversation at most")
+    temperature: float | None = Field(None, ge=0, le=2, description="sampling temperature of the generator (None = judge.temperature); at 0, variety comes from the variant number in the prompt")
+    dedup_threshold: float = Field(0.5, gt=0, le=1, description="drop a generated scenario whose user turns share at least this share of word 5-grams with an earlier one")
+
+
 class ScenarioConfig(_Section):
     seed: int = Field(0, description="seed for sampling scenarios; same seed gives byte-identical files")
     per_cell: int = Field(20, ge=1, description="training scenarios per trait x domain cell")
@@ -74,7 +104,20 @@ class ScenarioConfig(_Section):
     traits: list[str] = Field(default_factory=lambda: list(taxonomy.TRAITS), description="traits to generate")
     domains: list[str] = Field(default_factory=lambda: list(taxonomy.TRAIN_DOMAINS), description="training domains")
     pressures: list[str] = Field(default_factory=lambda: list(taxonomy.PRESSURES), description="pressure types to draw from")
-    dir: str | None = Field(None, description="folder with your own train.jsonl and dev.jsonl (scenario rows: LLM-generated trait scenarios, capability tasks) that `traitrl run` trains on instead of generating from the world; a given policy (policy.model) needs one")
+    dir: str | None = Field(None, description="folder with your own train.jsonl and dev.jsonl (scenario rows: LLM-generated trait scenarios, capability tasks) that `traitrl run` trains on instead of generating from the world; exclusive with the sources below (files, capability, llm), one of which a given policy (policy.model) needs")
+    files: list[Annotated[str, _source("file")]] = Field(default_factory=list, description="your own scenario JSONL files as PATH[@sha256=HEX] (any rows: judge-graded trait scenarios, capability tasks), assembled with the other sources into RUN/data (`traitrl scenarios assemble`); a row that appears in several sources is kept once, from the first listed (files, then capability, then llm)")
+    file_splits: Literal["auto", "marked", "hash"] = Field("auto", description="how rows of scenarios.files are split: marked = each keeps the split its `split` field names (train or dev); hash = by a hash of its id, like imported and generated rows (dev_fraction); auto = marked for a file with any dev row, hash for a file of train rows only")
+    capability: list[Annotated[str, _source("capability")]] = Field(default_factory=list, description="standard RL datasets imported as capability rows graded by the numeric verifier: FORMAT:PATH[@sha256=HEX] with FORMAT gsm8k or math (see `traitrl scenarios import`)")
+    capability_instruction: str = Field("", description="text appended to every imported question, e.g. how to state the final answer")
+    llm: LLMScenarioOptions | None = Field(None, description="LLM-generated trait scenarios from the judge: endpoint (None = off)")
+    dev_fraction: float = Field(0.15, gt=0, lt=1, description="share of the assembled rows put in dev.jsonl, chosen by a hash of each row's id (deterministic: a row's split depends only on its id), except file rows that keep their marked split")
+
+    @field_validator("files", "capability")
+    @classmethod
+    def _listed_once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an entry is listed twice")
+        return v
 
     @model_validator(mode="after")
     def _known_names(self) -> ScenarioConfig:
@@ -84,6 +127,13 @@ class ScenarioConfig(_Section):
                 raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(allowed)}")
             if not getattr(self, key):
                 raise ValueError(f"{key}: must not be empty")
+        sources = [k for k in ("files", "capability") if getattr(self, k)]
+        if self.llm is not None and self.llm.enabled:
+            sources.append("llm")
+        if self.dir is not None and sources:
+            named = " and ".join(f"scenarios.{k}" for k in ["dir", *sources])
+            raise ValueError(f"{named} are exclusive: scenarios.dir is a folder made already, the sources are "
+                             "assembled into the run; set scenarios.dir=null or drop the sources")
         return self
 
 

@@ -41,14 +41,17 @@ def check_given_policy(cfg: Config) -> None:
     from traitrl.errors import UserError
     from traitrl.evals.external import external_kind
     from traitrl.evals.importers import BenchmarkSpec, get_format
+    from traitrl.scenarios.sources import has_sources
 
     problems = []
     if changed := organism_only_settings(cfg):
         problems.append(f"  {', '.join(changed)}: only apply to the organism, which is not built when policy.model "
                         "is set; remove them")
-    if cfg.scenarios.dir is None:
-        problems.append("  scenarios.dir: a given policy trains on your scenarios (train.jsonl and dev.jsonl, e.g. "
-                        "from `traitrl scenarios generate-llm`); the world's are in the organism's invented language")
+    if cfg.scenarios.dir is None and not has_sources(cfg):
+        problems.append("  scenarios.dir or scenarios.files / capability / llm: a given policy trains on your "
+                        "scenarios: a folder with train.jsonl and dev.jsonl (scenarios.dir), or sources the run "
+                        "assembles (your scenario files, GSM8K/MATH imports, LLM generation with the judge); the "
+                        "world's are in the organism's invented language")
     if not cfg.evals.benchmarks and not world_suite(cfg, True):
         problems.append("  evals.benchmarks: a given policy is scored on benchmark files (FORMAT:PATH) or inspect_ai "
                         "tasks (inspect:TASK_FILE.py@TASK); list at least one")

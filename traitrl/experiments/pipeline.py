@@ -7,7 +7,7 @@ baseline, trait; curves and persistence on the first seed's arms) -> results.jso
 (`stage.py`), so rerunning the same command after an interruption resumes where it stopped.
 
 With `policy.model` set the base is that model and no organism is built: the scenarios are the
-user's (`scenarios.dir`), the scoreboard, curves and persistence are scored on `evals.benchmarks`
+user's (`scenarios.dir`, or its sources assembled into RUN/data by a cached stage), the scoreboard, curves and persistence are scored on `evals.benchmarks`
 (benchmark files and inspect_ai tasks; the world suite only when `evals.world_suite` asks for it), persona prompting uses English
 persona files and the fine-tuning attack the user's chat file. `check_given_policy` refuses
 organism-only settings and missing inputs before any work.
@@ -86,6 +86,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     from traitrl.evals.results import load_results, save_results
     from traitrl.experiments.given import persistence_inputs, run_notes, world_suite
     from traitrl.persistence.benchmark_suite import load_suite
+    from traitrl.scenarios.sources import has_sources
 
     # the inputs a given policy brings, read and checked before any model work: benchmark files
     # and inspect tasks, content-pinned (a changed file or task file changes every key that reads it)
@@ -99,9 +100,14 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     prompting_inputs, finetune_inputs = persistence_inputs(cfg, specs) if given else ({}, {})
 
     # 1. scenarios; 2. the base policy
-    # folders the user gave are absolute: stage paths are relative to the run folder otherwise
-    data = (stages.given_scenarios(Path(cfg.scenarios.dir).absolute()) if cfg.scenarios.dir
-            else run(stages.scenarios, "scenarios", dest="data"))
+    # folders the user gave are absolute: stage paths are relative to the run folder otherwise;
+    # a given policy's sources (files, imports, the generator) are assembled into RUN/data
+    if cfg.scenarios.dir:
+        data = stages.given_scenarios(Path(cfg.scenarios.dir).absolute())
+    elif has_sources(cfg):
+        data = run(stages.assemble_scenarios, "assemble_scenarios", dest="data", **stages.assembly_inputs(cfg))
+    else:
+        data = run(stages.scenarios, "scenarios", dest="data")
     console.print(f"[bold]scenarios[/bold]: {data.counts}")
     if base is None:
         base = (stages.given_model(Path(cfg.policy.model).absolute()) if cfg.policy.model

@@ -40,6 +40,30 @@ def scenarios(ctx: StageContext, *, dest: str = "data") -> ScenariosResult:
     return ScenariosResult(dir=dest, counts={k: len(v) for k, v in splits.items()})
 
 
+# what decides an assembly besides its sources' bytes: the importers' verifier rows, the generator's client
+ASSEMBLY_CODE = ("traitrl.scenarios", "traitrl.taxonomy", "traitrl.graders.registry", "traitrl.graders.verifiers",
+                 "traitrl.graders.llm_client")
+
+
+@stage("assemble", version=1, config=("scenarios",), code=ASSEMBLY_CODE, result=ScenariosResult)
+def assemble_scenarios(ctx: StageContext, *, sources: dict[str, str], generator: dict | None,
+                       dest: str = "data") -> ScenariosResult:
+    """train.jsonl, dev.jsonl and manifest.json from a given policy's sources (scenarios.files,
+    scenarios.capability, scenarios.llm): de-duplicated, split, written together. `sources` (each
+    file's sha256) and `generator` (the judge settings that decide generated rows) key it."""
+    from traitrl.scenarios.assemble import assemble
+
+    _, manifest = assemble(ctx.config, ctx.path(dest), expected=sources)
+    return ScenariosResult(dir=dest, counts=manifest.counts)
+
+
+def assembly_inputs(cfg) -> dict:
+    """The assembly stage's keyed inputs, read before any work (a missing file or a broken pin fails here)."""
+    from traitrl.scenarios.sources import fingerprints, generator_settings
+
+    return {"sources": fingerprints(cfg), "generator": generator_settings(cfg)}
+
+
 def given_scenarios(folder: Path) -> ScenariosResult:
     """A scenario folder the user made, keyed by its files' content."""
     from traitrl.experiments.cache import file_fingerprint

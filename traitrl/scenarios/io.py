@@ -29,9 +29,14 @@ def read_scenarios(path: str | os.PathLike[str]) -> list[Scenario]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    return parse_scenarios(read_text(path, "scenario file"), str(path))
+
+
+def parse_scenarios(text: str, path: str) -> list[Scenario]:
+    """`read_scenarios` on text already read (and hashed) from `path`, the name errors show."""
     scenarios: list[Scenario] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(read_text(path, "scenario file").split("\n"), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

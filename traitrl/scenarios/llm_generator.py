@@ -274,9 +274,8 @@ async def agenerate(
     return scenarios, report
 
 
-def generate_llm_scenarios(
+def generate_llm_rows(
     config: JudgeConfig,
-    out_path: str | Path,
     *,
     traits: Sequence[str] = taxonomy.TRAITS,
     domains: Sequence[str] = taxonomy.TRAIN_DOMAINS,
@@ -290,12 +289,12 @@ def generate_llm_scenarios(
     temperature: float | None = None,
     dedup_threshold: float = 0.5,
     client: ChatClient | None = None,
-) -> GenerationReport:
-    """Generate scenarios for the grid and write them to `out_path` (JSONL, atomically).
+) -> tuple[list[Scenario], GenerationReport]:
+    """Generate, validate and de-duplicate scenarios for the grid; nothing is written.
 
-    `config` is a `JudgeConfig` naming the generator endpoint and model (often the judge's). With the
-    default temperature 0, variety comes from the variant number in the prompt, and a rerun is served
-    from the cache.
+    `config` is a `JudgeConfig` naming the generator endpoint and model (often the judge's);
+    `max_tokens` is the completion-token limit of each request. With the default temperature 0,
+    variety comes from the variant number in the prompt, and a rerun is served from the cache.
     """
     if split not in taxonomy.SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(taxonomy.SPLITS)}")
@@ -317,7 +316,15 @@ def generate_llm_scenarios(
 
     scenarios, report = run_sync(run)
     kept, report.duplicates = drop_near_duplicates(scenarios, dedup_threshold)
+    report.written = len(kept)
+    report.usage = client.stats()
+    return kept, report
+
+
+def generate_llm_scenarios(config: JudgeConfig, out_path: str | Path, **options: Any) -> GenerationReport:
+    """Generate scenarios for the grid (`generate_llm_rows`, same options) and write them to
+    `out_path` (JSONL, atomically)."""
+    kept, report = generate_llm_rows(config, **options)
     report.written = write_jsonl(out_path, (s.to_row() for s in kept))
     report.path = str(out_path)
-    report.usage = client.stats()
     return report
