@@ -60,6 +60,9 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 \
         else {"do_sample": False}
+    # a static KV cache writes each step in place instead of concatenating (1.2-1.3x on the
+    # organism, identical tokens); models that cannot take one keep the default dynamic cache
+    cache = {"cache_implementation": "static"} if getattr(model, "_can_compile_fullgraph", False) else {}
     replies: list[str] = [""] * len(prompts)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -68,7 +71,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, convers
             ids, mask = _left_pad([prompts[i] for i in chunk], pad_id)
             ids, mask = ids.to(model.device), mask.to(model.device)
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                 eos_token_id=stops, pad_token_id=pad_id, use_cache=True, **sampling)
+                                 eos_token_id=stops, pad_token_id=pad_id, use_cache=True, **cache, **sampling)
             for row, i in zip(out[:, ids.shape[1]:].tolist(), chunk, strict=True):
                 cut = next((k for k, t in enumerate(row) if t in stops), len(row))
                 replies[i] = tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
