@@ -29,6 +29,19 @@ def decode_utf8(data: bytes, shown: str) -> str:
         raise UserError(f"{shown}:{line}: not valid UTF-8 ({e.reason} at byte {e.start}); save the file as UTF-8") from None
 
 
+def read_input(path: str | os.PathLike[str], shown: str, expected: str) -> bytes:
+    """The bytes of a user's input file; `shown` names it in errors (a path, or `key: path`),
+    `expected` says what belongs there ("a JSONL file", "a file in gsm8k format")."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{shown}: file not found (expected {expected})") from None
+    except IsADirectoryError:
+        raise UserError(f"{shown}: is a directory (expected {expected})") from None
+    except OSError as e:
+        raise UserError(f"{shown}: cannot read: {e.strerror}") from None
+
+
 def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
     """The text of a UTF-8 file, or UserError naming it (missing, a folder, unreadable, not UTF-8)."""
     path = Path(path)

@@ -27,7 +27,7 @@ from traitrl import taxonomy
 from traitrl.errors import UserError
 from traitrl.graders.registry import NUMERIC
 from traitrl.graders.verifiers import last_boxed
-from traitrl.inputs import check_nesting, decode_utf8
+from traitrl.inputs import check_nesting, decode_utf8, read_input
 from traitrl.scenarios.record import Scenario
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -93,14 +93,7 @@ def import_rows(fmt: str, path: str | Path, *, sha256: str | None = None, split:
     if split not in ("train", "dev"):
         raise UserError(f"split {split!r}: imported rows are train or dev rows")
     shown = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{shown}: file not found (expected {spec.description})") from None
-    except IsADirectoryError:
-        raise UserError(f"{shown}: is a directory (expected {spec.description})") from None
-    except OSError as e:
-        raise UserError(f"{shown}: cannot read: {e.strerror}") from None
+    data = read_input(path, shown, spec.description)
     digest = hashlib.sha256(data).hexdigest()
     if sha256 is not None:
         if not _HEX64.match(sha256.lower()):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from traitrl.errors import UserError
+from traitrl.inputs import read_input
 
 if TYPE_CHECKING:
     from traitrl.config import Config
@@ -100,14 +101,7 @@ def has_sources(cfg: Config) -> bool:
 
 def _read_bytes(spec: SourceSpec, key: str) -> tuple[bytes, str]:
     shown = f"{key}: {spec.path}"
-    try:
-        data = spec.path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{shown}: is a folder, not a JSONL file") from None
-    except OSError as e:
-        raise UserError(f"{shown}: cannot read: {e.strerror}") from None
+    data = read_input(spec.path, shown, "a JSONL file of scenario rows")
     digest = hashlib.sha256(data).hexdigest()
     if spec.sha256 is not None and digest != spec.sha256:
         raise UserError(f"{shown}: sha256 is {digest}, but {spec.sha256} was pinned; the file changed since it "

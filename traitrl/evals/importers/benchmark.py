@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from traitrl.errors import UserError
 from traitrl.evals.importers import freeform, healthbench, mwe  # noqa: F401  (registers the formats)
 from traitrl.evals.importers.base import Source, formats, get_format
+from traitrl.inputs import read_input
 
 BENCHMARK_SCHEMA_VERSION = 1
 
@@ -137,14 +138,7 @@ def load_benchmark(spec: str | BenchmarkSpec, *, base_dir: Path | None = None) -
 
 
 def _read(path: Path, shown: str, fmt: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{shown}: file not found (expected a file in {fmt} format)") from None
-    except IsADirectoryError:
-        raise UserError(f"{shown}: is a directory (expected a file in {fmt} format)") from None
-    except OSError as e:
-        raise UserError(f"{shown}: cannot read: {e.strerror}") from None
+    return read_input(path, shown, f"a file in {fmt} format")
 
 
 def _decode(data: bytes, shown: str) -> str:
