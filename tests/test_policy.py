@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.conftest import REPO, run_cli  # noqa: E402
+from tests.helpers.tiny_model import fit_replies  # noqa: E402
 from traitrl.config import PolicyConfig, load_config  # noqa: E402
 from traitrl.errors import UserError  # noqa: E402
 
@@ -70,31 +71,13 @@ def tiny_gpt2(tokenizer):
 def warm_up(model, tokenizer, records: list[dict], steps: int = 250, batch: int = 16) -> None:
     """A few seconds of supervised training on assistant replies in the world's language, so the
     world grader can score the model's rollouts and GRPO groups have reward variance."""
-    import torch
-
     rows = []
     for r in records:
         full = tokenizer.apply_chat_template(r["messages"], tokenize=False)
         prompt = tokenizer.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True)
         ids = tokenizer(full, add_special_tokens=False)["input_ids"]
         rows.append((ids, len(tokenizer(prompt, add_special_tokens=False)["input_ids"])))
-    opt = torch.optim.AdamW(model.parameters(), lr=4e-3)
-    rng = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(steps):
-        chosen = [rows[i] for i in torch.randint(len(rows), (batch,), generator=rng).tolist()]
-        width = max(len(ids) for ids, _ in chosen)
-        ids = torch.full((batch, width), tokenizer.pad_token_id)
-        labels = torch.full((batch, width), -100)
-        mask = torch.zeros((batch, width), dtype=torch.long)
-        for j, (x, n) in enumerate(chosen):
-            ids[j, :len(x)] = torch.tensor(x)
-            mask[j, :len(x)] = 1
-            labels[j, n:len(x)] = torch.tensor(x[n:])
-        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
+    fit_replies(model, tokenizer.pad_token_id, rows, steps=steps, batch=batch, lr=4e-3)
 
 
 @pytest.fixture(scope="module")

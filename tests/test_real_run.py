@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.helpers.fault_server import FaultPlan, FaultServer
+from tests.helpers.tiny_model import fit_replies
 from traitrl.config import load_config
 from traitrl.errors import UserError
 
@@ -90,8 +91,6 @@ def _warm_up(model, tokenizer, steps: int = 120) -> None:
     model-written-eval questions, a short sentence otherwise."""
     import random
 
-    import torch
-
     rng = random.Random(0)
     pairs = []
     for line in (DATA / "benchmarks" / "corrigible-neutral-HHH-sample.jsonl").read_text().splitlines():
@@ -112,23 +111,7 @@ def _warm_up(model, tokenizer, steps: int = 120) -> None:
         prompt = tokenizer.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)
         ids = tokenizer(full, add_special_tokens=False)["input_ids"][:256]
         rows.append((ids, min(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]), len(ids) - 1)))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(steps):
-        chosen = [rows[i] for i in torch.randint(len(rows), (8,), generator=gen).tolist()]
-        width = max(len(x) for x, _ in chosen)
-        ids = torch.full((8, width), tokenizer.pad_token_id)
-        labels = torch.full((8, width), -100)
-        mask = torch.zeros((8, width), dtype=torch.long)
-        for j, (x, n) in enumerate(chosen):
-            ids[j, :len(x)] = torch.tensor(x)
-            mask[j, :len(x)] = 1
-            labels[j, n:len(x)] = torch.tensor(x[n:])
-        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
+    fit_replies(model, tokenizer.pad_token_id, rows, steps=steps, batch=8, lr=3e-3)
 
 
 @pytest.fixture(scope="module")
