@@ -59,7 +59,9 @@ def check_given_policy(cfg: Config) -> None:
               if external_kind(s) is None and get_format(BenchmarkSpec.parse(s).format).needs_judge]
     if judged and cfg.judge is None:
         problems.append(f"  judge: {', '.join(judged)} are graded by an LLM judge; configure judge.base_url and judge.model")
-    arms = trained_arms(cfg)
+    from traitrl.experiments.pipeline import study_arms
+
+    arms = study_arms(cfg)
     if (helpful := helpfulness_arms(arms)) and cfg.judge is None:
         others = ",".join(a for a in arms if a not in helpful)
         problems.append(f"  run.arms / judge: the {', '.join(helpful)} arm on a given policy is rewarded by the LLM "
@@ -73,13 +75,6 @@ def check_given_policy(cfg: Config) -> None:
                         "file (JSONL of {\"messages\": [...]})")
     if problems:
         raise UserError("\n".join([f"policy.model is {cfg.policy.model}: the config cannot run on a given policy", *problems]))
-
-
-def trained_arms(cfg: Config) -> list[str]:
-    """The paper arms a run trains as configured (`run.arms`, default all of them)."""
-    from traitrl.train.arms import PAPER_ARMS
-
-    return [a for a in PAPER_ARMS if cfg.run.arms is None or a in cfg.run.arms]
 
 
 def helpfulness_arms(arms: Sequence[str]) -> list[str]:
