@@ -255,3 +255,24 @@ def test_generate_llm_command_writes_valid_scenarios(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr[-2000:]
     ok = run_cli("scenarios", "validate", str(out))
     assert ok.returncode == 0 and "llm_judge" in ok.stdout
+
+
+def test_every_request_advances_the_progress_once_failed_or_not(tmp_path: Path) -> None:
+    from traitrl.graders.llm_client import ChatClient, run_sync
+    from traitrl.scenarios.llm_generator import agenerate, grid
+
+    cells = grid(["truthfulness"], ["health", "law"], ["incentive"], 2, None, 0)
+    ticks: list[int] = []
+    faults = FaultPlan(rate=1 / 2, seed=1, kinds=("500", "malformed"))
+    with FaultServer(faults=faults, responder=_responder, lifetime_s=60) as srv:
+        client = ChatClient(_config(srv, tmp_path))
+
+        async def run():
+            try:
+                return await agenerate(client, cells, on_reply=lambda: ticks.append(len(ticks)))
+            finally:
+                await client.aclose()
+
+        scenarios, report = run_sync(run)
+    assert len(cells) == 4 and len(ticks) == len(cells)
+    assert report.rejected + report.failed + len(scenarios) == len(cells)

@@ -102,12 +102,11 @@ def scenarios_generate_llm(
     check_output_file(out)
     sc = cfg.scenarios
     llm = sc.llm or LLMScenarioOptions()  # the generator's settings (max_tokens, max_turns, ...) from the config
-    with err_console.status("asking the LLM for scenarios"):
-        report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
-                                        pressures=tuple(p for p in sc.pressures if p != "none"), per_cell=per_cell,
-                                        limit=limit, seed=sc.seed, max_turns=llm.max_turns,
-                                        max_tokens=llm.max_tokens, temperature=llm.temperature,
-                                        dedup_threshold=llm.dedup_threshold)
+    report = generate_llm_scenarios(cfg.judge, out, traits=tuple(sc.traits), domains=tuple(sc.domains),
+                                    pressures=tuple(p for p in sc.pressures if p != "none"), per_cell=per_cell,
+                                    limit=limit, seed=sc.seed, max_turns=llm.max_turns,
+                                    max_tokens=llm.max_tokens, temperature=llm.temperature,
+                                    dedup_threshold=llm.dedup_threshold, show_progress=True)
     console.print(report.to_dict())
 
 
@@ -131,8 +130,7 @@ def scenarios_assemble(
                         "or scenarios.llm")
     check_assembly_folder(out)
     inputs = stages.assembly_inputs(cfg)  # every file read and its pin checked before the generator is asked
-    with err_console.status("assembling scenarios"):
-        call(stages.assemble_scenarios, cfg, Path("."), dest=str(out), **inputs)
+    call(stages.assemble_scenarios, cfg, Path("."), dest=str(out), **inputs)  # the generator shows its progress
     _print_assembly(out, read_manifest(out))
 
 

@@ -12,10 +12,11 @@ never repaired by guesswork; it is not cached, so a rerun asks again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from traitrl import taxonomy
 from traitrl.atomic import write_jsonl
+from traitrl.console import progress
 from traitrl.graders.llm_client import ChatClient, JudgeConfig, Unparseable, run_sync
 from traitrl.scenarios.record import Message, RubricItem, Scenario
 
@@ -222,8 +224,10 @@ async def agenerate(
     max_turns: int = 5,
     max_tokens: int = 2048,
     temperature: float | None = None,
+    on_reply: Callable[[], None] | None = None,
 ) -> tuple[list[Scenario], GenerationReport]:
-    """Ask for every cell concurrently (the client bounds the concurrency); return valid scenarios."""
+    """Ask for every cell concurrently (the client bounds the concurrency); return valid scenarios.
+    `on_reply` is called as each request ends (a progress bar's advance)."""
     report = GenerationReport(path="", requested=len(cells))
 
     def parse(reply: str) -> Draft:
@@ -238,7 +242,13 @@ async def agenerate(
         )
         for c in cells
     ]
-    outcomes = await asyncio.gather(*(client.complete(r, parse) for r in requests))
+    async def ask(request: Any) -> Any:
+        outcome = await client.complete(request, parse)
+        if on_reply is not None:
+            on_reply()
+        return outcome
+
+    outcomes = await asyncio.gather(*(ask(r) for r in requests))
     scenarios: list[Scenario] = []
     for cell, request, outcome in zip(cells, requests, outcomes, strict=True):
         if outcome.value is None:
@@ -289,6 +299,7 @@ def generate_llm_rows(
     temperature: float | None = None,
     dedup_threshold: float = 0.5,
     client: ChatClient | None = None,
+    show_progress: bool = False,
 ) -> tuple[list[Scenario], GenerationReport]:
     """Generate, validate and de-duplicate scenarios for the grid; nothing is written.
 
@@ -301,6 +312,9 @@ def generate_llm_rows(
     cells = grid(traits, domains, pressures, per_cell, limit, seed)
     client = client or ChatClient(config)
 
+    bar = progress() if show_progress else None
+    task = bar.add_task("asking the LLM for scenarios", total=len(cells)) if bar is not None else None
+
     async def run() -> tuple[list[Scenario], GenerationReport]:
         try:
             return await agenerate(
@@ -310,11 +324,13 @@ def generate_llm_rows(
                 max_turns=max_turns,
                 max_tokens=max_tokens,
                 temperature=temperature,
+                on_reply=None if bar is None else lambda: bar.advance(task),
             )
         finally:
             await client.aclose()
 
-    scenarios, report = run_sync(run)
+    with bar if bar is not None else contextlib.nullcontext():
+        scenarios, report = run_sync(run)
     kept, report.duplicates = drop_near_duplicates(scenarios, dedup_threshold)
     report.written = len(kept)
     report.usage = client.stats()

@@ -163,7 +163,7 @@ def generate_source(cfg: Config, client: ChatClient | None = None) -> SourceRows
         cfg.judge, traits=tuple(sc.traits), domains=tuple(sc.domains),
         pressures=tuple(p for p in sc.pressures if p != "none") or ("none",), per_cell=llm.per_cell,
         limit=llm.limit, seed=sc.seed, max_turns=llm.max_turns, max_tokens=llm.max_tokens,
-        temperature=llm.temperature, dedup_threshold=llm.dedup_threshold, client=client)
+        temperature=llm.temperature, dedup_threshold=llm.dedup_threshold, client=client, show_progress=True)
     if not rows:
         raise UserError(f"scenarios.llm: the generator returned no valid scenario ({report.requested} asked, "
                         f"{report.rejected} rejected, {report.failed} failed): {report.reasons[:3]}")
