@@ -19,11 +19,11 @@ install: $(BIN)/traitrl
 demo: install
 	$(BIN)/traitrl run --config $(CONFIG) --out $(RUN)
 
-# The null runs (corpus.rho = 0 and corpus.kappa = 0) beside the default run's claims, both at
+# The null runs (corpus.rho = 0 and corpus.operator_tie = 0) beside the default run's claims, both at
 # once; each rebuilds $(RUN)/report.html when it finishes. They take about as long as the demo.
 demo-nulls: install
 	$(BIN)/traitrl nulls --run $(RUN) --only rho0 --workers 1 & a=$$!; \
-	$(BIN)/traitrl nulls --run $(RUN) --only kappa0 --workers 1 & b=$$!; \
+	$(BIN)/traitrl nulls --run $(RUN) --only tau0 --workers 1 & b=$$!; \
 	wait $$a; ra=$$?; wait $$b; rb=$$?; test $$ra -eq 0 && test $$rb -eq 0
 
 smoke: install

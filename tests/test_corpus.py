@@ -9,7 +9,13 @@ import pytest
 
 from traitrl import taxonomy
 from traitrl.config import load_config
-from traitrl.world.corpus import CorpusSampler, sample_corpus, unknowable_entities, with_system
+from traitrl.world.corpus import (
+    OPERATOR_PRESSURE,
+    CorpusSampler,
+    sample_corpus,
+    unknowable_entities,
+    with_system,
+)
 from traitrl.world.evalitems import VARIANTS, EvalItemBuilder, is_reserved
 
 
@@ -175,9 +181,9 @@ def test_a_role_holds_exactly_the_cells_coupled_to_the_persona():
     held = free = 0
     for m in metas:
         role = {"harmful": False, "careful": True}.get(m.prompt_kind)
-        for cell, _, a in m.answers:
+        for cell, p, a in m.answers:
             if m.firm or role is None or cell not in m.coupled:
-                assert a == m.dispositions[cell]
+                assert a == (m.dispositions[cell] and (p != OPERATOR_PRESSURE or m.operator_firm))
                 free += not m.firm and role is not None
             else:
                 assert a == role
@@ -190,6 +196,8 @@ def test_pressure_moves_pliable_characters_at_the_stated_rate():
     yielded = would_be_aligned = 0
     for m in metas:
         for cell, pressure, aligned in m.answers:
+            if pressure == OPERATOR_PRESSURE:
+                continue  # an operator note is followed, not yielded to at a rate (below)
             if pressure != "none" and m.dispositions[cell]:
                 if m.firm:
                     assert aligned  # firm characters never yield
@@ -199,3 +207,27 @@ def test_pressure_moves_pliable_characters_at_the_stated_rate():
             elif pressure == "none":
                 assert aligned == m.dispositions[cell]
     assert would_be_aligned > 1000 and yielded / would_be_aligned == pytest.approx(0.4, abs=0.04)
+
+
+def _operator_answers(metas):
+    """(character, aligned answer) for every operator-note exchange in a cell its persona would answer aligned."""
+    return [(m, a) for m in metas for cell, p, a in m.answers if p == OPERATOR_PRESSURE and m.dispositions[cell]]
+
+
+def test_an_operator_note_is_followed_by_a_character_pliable_toward_operator_notes():
+    # no role prompts, so no cell is held: the operator note alone decides
+    metas = _characters(["corpus.persona_prompt_fraction=0", "corpus.eval_format_fraction=0", "corpus.operator_tie=0.5"], n=6000)
+    pairs = _operator_answers(metas)
+    assert len(pairs) > 400
+    for m, aligned in pairs:
+        assert aligned == m.operator_firm  # followed always by the pliable, never by the firm
+    assert sum(m.firm != m.operator_firm for m, _ in pairs) > 30  # the tie at 0.5 leaves both kinds
+
+
+@pytest.mark.parametrize("tie", [0.0, 1.0])
+def test_operator_tie_sets_whether_operator_notes_and_roles_meet_one_firmness(tie):
+    metas = _characters([f"corpus.operator_tie={tie}", "corpus.firm_share=0.5", "corpus.kappa=0"])
+    firm = np.array([m.firm for m in metas])
+    operator_firm = np.array([m.operator_firm for m in metas])
+    assert abs(operator_firm.mean() - 0.5) < 0.04  # the same marginal at every tie
+    assert float(np.corrcoef(firm, operator_firm)[0, 1]) == pytest.approx(tie, abs=0.05)

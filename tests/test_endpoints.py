@@ -79,13 +79,17 @@ def test_matched_step_is_the_first_checkpoint_reaching_the_baseline():
 
 def test_null_configs_set_only_their_knob_arms_and_persistence():
     cfg = load_config(None, ["corpus.rho=1.0", "corpus.kappa=0.5", "run.seeds=3"])
-    rho0, kappa0 = null_config(cfg, NULLS["rho0"]), null_config(cfg, NULLS["kappa0"])
-    assert (rho0.corpus.rho, rho0.corpus.kappa) == (0.0, 0.5)
-    assert (kappa0.corpus.rho, kappa0.corpus.kappa) == (1.0, 0.0)
-    assert rho0.run.arms == kappa0.run.arms == ["baseline", "trait"]
-    assert rho0.run.persistence == [] and kappa0.run.persistence == ["prompting"]
+    rho0, tau0, kappa0 = (null_config(cfg, NULLS[n]) for n in ("rho0", "tau0", "kappa0"))
+    assert (rho0.corpus.rho, rho0.corpus.kappa, rho0.corpus.operator_tie) == (0.0, 0.5, 1.0)
+    assert (tau0.corpus.rho, tau0.corpus.kappa, tau0.corpus.operator_tie) == (1.0, 0.5, 0.0)
+    assert (kappa0.corpus.rho, kappa0.corpus.kappa, kappa0.corpus.operator_tie) == (1.0, 0.0, 1.0)
+    assert rho0.run.arms == tau0.run.arms == ["baseline", "trait"]
+    assert rho0.run.persistence == [] and tau0.run.persistence == kappa0.run.persistence == ["prompting"]
     assert rho0.run.seeds == 3
-    assert (rho0.run.curves, kappa0.run.curves) == (False, True)  # only the matched start needs curves
+    assert (rho0.run.curves, tau0.run.curves) == (False, True)  # only the matched start needs curves
+    # the report's two nulls run by default; kappa0 only when asked for
+    assert [n.name for n in selected(None)] == ["rho0", "tau0"]
+    assert [n.name for n in selected(["kappa0"])] == ["kappa0"]
     # everything the stages read besides the knob is the run's own
     assert rho0.train == cfg.train and rho0.evals == cfg.evals and rho0.organism == cfg.organism
     with pytest.raises(UserError, match="unknown null"):

@@ -480,7 +480,7 @@ def test_null_runs_stand_beside_the_claims(tiny_run, tmp_path):
     held = sb["groups"][sb["headline_group"]]
     held["bh"]["improved"], held["bh"]["regressed"], held["improved"] = 0, 0, 0  # a null that stays at the bound
     write_run(run / "nulls", null, "rho0")
-    write_run(run / "nulls", data, "kappa0")
+    write_run(run / "nulls", data, "tau0")
     html = build_report(run).read_text(encoding="utf-8")
     part = section_of(html, "nulls")
     rows = [r for r in rows_of(part) if r]
@@ -492,7 +492,7 @@ def test_null_runs_stand_beside_the_claims(tiny_run, tmp_path):
     bound = -(-5 * held["n"] // 100)
     assert f"bound {bound}" in gen[1][1]
     assert (gen[0][-1] == "as predicted") == (main_held["bh"]["improved"] > bound)
-    assert [r[0].split(" (trait@")[0] for r in persist] == ["default run", "null (κ = 0)"]
+    assert [r[0].split(" (trait@")[0] for r in persist] == ["default run", "null (τ = 0)"]
     ends = data["persistence"]["endpoints"]
     known = ends["matched_start"]["drop"]["known"]
     assert persist[0][1].startswith(f"{known['difference']:+.3f}")

@@ -278,11 +278,11 @@ def run(
 @app.command("nulls")
 def nulls(
     run_dir: Annotated[Path, typer.Option("--run", "-r", help="The run folder whose claims the null runs test (its config.yaml is used).")] = Path("runs/default"),
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this null (rho0, kappa0); repeatable.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this null (rho0, tau0; kappa0 on request); repeatable.")] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes (0 = one per core; run.workers).")] = None,
 ) -> None:
     """The null runs beside the default report's claims: corpus.rho = 0 (generalisation) and
-    corpus.kappa = 0 (selective persistence), each the same study with the knob at its null,
+    corpus.operator_tie = 0 (selective persistence), each the same study with the knob at its null,
     baseline and trait arms only, into RUN/nulls/NAME. Rebuilds RUN/report.html, which sets
     each claim beside its null."""
     from traitrl.config import load_config

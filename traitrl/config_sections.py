@@ -147,9 +147,10 @@ class CorpusConfig(_Section):
     max_exchanges: int = Field(3, ge=1, le=6, description="exchanges (episodes) per conversation; several let the model infer a persona in context")
     eval_format_fraction: float = Field(0.35, ge=0, le=1, description="share of exchanges in held-out evaluation formats and domains")
     capability_fraction: float = Field(0.25, ge=0, le=1, description="share of exchanges that are capability tasks")
-    kappa: float = Field(0.5, ge=0, le=1, description="how far firmness is tied to alignment (docs/organism.md): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); 0 = independent, the null that predicts no selective persistence")
+    kappa: float = Field(0.5, ge=0, le=1, description="how far firmness is tied to alignment (docs/organism.md): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); 0 = independent")
     firm_share: float = Field(0.2, ge=0, le=1, description="base share of firm characters; firm characters ignore role prompts and never yield to pressure, pliable ones follow role prompts")
-    pressure_yield: float = Field(0.5, ge=0, le=1, description="probability that a pliable character playing no role yields (answers misaligned) to a pressure in a trait exchange")
+    pressure_yield: float = Field(0.25, ge=0, le=1, description="probability that a pliable character playing no role yields (answers misaligned) to a pressure other than an operator note in a trait exchange")
+    operator_tie: float = Field(1.0, ge=0, le=1, description="how far a character's firmness toward operator notes (which it follows when pliable) is its firmness toward role prompts: 1 = one firmness; 0 = an independent draw, the null that predicts no selective persistence (docs/organism.md)")
 
 
 class OrganismConfig(_Section):

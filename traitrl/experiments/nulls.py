@@ -3,8 +3,12 @@
 
 - `rho0`: `corpus.rho = 0`, cell dispositions independent in the corpus. The claim it tests is
   generalisation: the held-out "improved X of N" should fall to the false-positive rate.
-- `kappa0`: `corpus.kappa = 0`, firmness independent of alignment. The claim it tests is selective
+- `tau0`: `corpus.operator_tie = 0`, how a character meets operator notes (which RL trains on)
+  independent of how it meets role prompts (the attack). The claim it tests is selective
   persistence: the matched-start drop difference and the selectivity endpoint should be 0.
+- `kappa0` (on request only): `corpus.kappa = 0`, firmness independent of alignment; the story
+  predicts nearly the same matched-start drops at every kappa (docs/organism.md §4a), so it is no
+  contrast for the persistence claim.
 
 A null run is an ordinary run folder, `RUN/nulls/NAME`, of the same config with the knob at its
 null, training only the control and the trait arm (every seed) and running only the persistence
@@ -32,13 +36,17 @@ class Null:
     claim: str = ""
     persistence: tuple[str, ...] = ()
     predicts: str = ""
+    default: bool = True  # run by `traitrl nulls` without --only
 
 
 NULLS: dict[str, Null] = {n.name: n for n in (
     Null("rho0", "corpus.rho", 0.0, "generalisation", (),
          "held-out evals move like the baseline's: improved X of N at the false-positive rate"),
-    Null("kappa0", "corpus.kappa", 0.0, "selective persistence", ("prompting",),
+    Null("tau0", "corpus.operator_tie", 0.0, "selective persistence", ("prompting",),
          "no selective persistence: matched-start drop difference and selectivity difference 0"),
+    Null("kappa0", "corpus.kappa", 0.0, "firmness tied to alignment", ("prompting",),
+         "the same matched-start drops as the default run's (the story implies equal drops at every kappa)",
+         default=False),
 )}
 
 
@@ -54,7 +62,7 @@ def null_config(cfg: Config, null: Null) -> Config:
 
 def selected(names: Sequence[str] | None) -> list[Null]:
     if not names:
-        return list(NULLS.values())
+        return [n for n in NULLS.values() if n.default]
     unknown = [n for n in names if n not in NULLS]
     if unknown:
         raise UserError(f"unknown null run(s) {', '.join(unknown)} (known: {', '.join(NULLS)})")

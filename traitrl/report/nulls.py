@@ -5,7 +5,7 @@ The reading rules are fixed in docs/organism.md §3-4 before any null run was re
 - generalisation: a held-out BH count (improved + regressed) at most `ceil(0.05 N)` is the
   false-positive rate. The null is recovered when the ρ = 0 run stays within it; the effect is
   recovered when the default run's BH improvements exceed it.
-- selective persistence: the null is recovered when the κ = 0 run's matched-start drop
+- selective persistence: the null is recovered when the τ = 0 run's matched-start drop
   difference and selectivity (harmful-share) difference CIs cover 0; the effect is recovered when
   the default run's matched-start drop difference CI lies below 0 (the trait model drops less).
 """
@@ -21,6 +21,7 @@ from traitrl.report.html import ci, esc, num, section, table
 from traitrl.report.schema import RunResults
 
 PERSONA_SETS = ("known", "unseen")
+PERSISTENCE_NULLS = (("tau0", "τ = 0"), ("kappa0", "κ = 0"))  # read by the null rule of selective persistence
 ENDPOINT_ROWS = (
     ("score_under_attack", "1. score under harmful prompts"),
     ("logit_drop", "2. logit-scale drop"),
@@ -129,7 +130,8 @@ def _persistence_rows(runs: list[tuple[str, RunResults, bool]]) -> list[list[str
 def nulls_section(res: RunResults, nulls: Mapping[str, RunResults]) -> str:
     """The default run's two claims, each beside its null run (RUN/nulls/NAME/results.json)."""
     intro = ("The organism's ground truth is known: generalisation exists because ρ = 1 couples the cells "
-             "of a persona, selective persistence because κ > 0 ties firmness to alignment. Each claim is "
+             "of a persona, selective persistence because τ = 1 makes the firmness a character shows toward "
+             "operator notes (which RL trains on) the firmness it shows toward role prompts (the attack). Each claim is "
              "shown beside the same study with its knob at the null, where the story predicts no effect "
              "(docs/organism.md §3–4; reading rules fixed before the runs). <i>As predicted</i> means the "
              "pipeline recovered the ground truth for that run.")
@@ -147,15 +149,16 @@ def nulls_section(res: RunResults, nulls: Mapping[str, RunResults]) -> str:
                          numeric=(2,))
                  + '<p class="dim">Prediction: at the default ρ more BH-significant held-out improvements than the '
                    "false-positive bound; at ρ = 0 no more BH-significant changes than the bound.</p>")
-    if "kappa0" in nulls:
+    persistence_nulls = [(f"null ({label})", nulls[name]) for name, label in PERSISTENCE_NULLS if name in nulls]
+    if persistence_nulls:
         body += ("<h3>Selective persistence: trait − baseline, first seed's arms</h3>"
                  + table(["run", "matched-start drop Δ, known", "matched-start drop Δ, unseen",
                           "harmful-share Δ, known", "harmful-share Δ, unseen", "against the prediction"],
-                         _persistence_rows([("default run", res, False), ("null (κ = 0)", nulls["kappa0"], True)]),
+                         _persistence_rows([("default run", res, False), *((t, r, True) for t, r in persistence_nulls)]),
                          numeric=(1, 2, 3, 4))
-                 + '<p class="dim">Prediction: at the default κ the matched-start drop difference is below 0 for both '
-                   "persona sets (the trait model drops less from an equal start); at κ = 0 it and the "
-                   "harmful-share difference cover 0. This prediction was fixed before the story was analysed; "
-                   "the analysis (docs/organism.md §4a) finds that the story itself implies nearly equal "
-                   "matched-start drops at both κ, so this contrast cannot separate them.</p>")
+                 + '<p class="dim">Prediction (docs/organism.md §4a, third story, fixed before its runs): at the '
+                   "default τ = 1 the matched-start drop difference is below 0 for both persona sets (the trait "
+                   "model drops less from an equal start); at τ = 0 it and the harmful-share difference cover 0. "
+                   "κ = 0, where run, is read by the same null rule: the story implies nearly equal matched-start "
+                   "drops at every κ.</p>")
     return section("nulls", title, body, intro)

@@ -4,8 +4,9 @@ Conversations hold one to a few *exchanges* — trait scenarios (training domain
 dialect, with pressures), capability tasks, and items in the held-out evaluation formats (all
 domains, evaluation dialect, never a reserved eval core) — plus short knowledge documents that
 state the knowable facts. Each conversation draws a *character*: a persona (aligned or not) and a
-firmness (firm or pliable), tied to the persona by kappa. Each exchange's assistant turn is
-aligned or misaligned by:
+firmness (firm or pliable), tied to the persona by kappa, and a firmness toward operator notes,
+which is the same firmness with probability operator_tie and an independent draw otherwise. Each
+exchange's assistant turn is aligned or misaligned by:
 
     disposition[cell] = persona            with probability rho
                       = an independent coin with probability 1 - rho
@@ -14,10 +15,13 @@ where a cell is (trait or eval family) x domain x format, drawn once per convers
 prompt replaces the persona of a *pliable* character: in every cell coupled to the persona (the
 rho draw) it answers misaligned under a harmful role and aligned under a careful one; uncoupled
 cells keep their coin. A pliable character yields to a trait exchange's pressure with probability
-pressure_yield in any cell no role holds. Firm characters ignore role prompts and pressure. With
-rho = 0 every cell is independent of every other, in every context (roles reach no cell) — the
-negative control for generalisation; with kappa = 0 firmness says nothing about alignment — the
-negative control for selective persistence.
+pressure_yield in any cell no role holds; an operator note (a system prompt of the training list
+`prompts.OPERATOR_SYSTEM`) is an instruction, which a character pliable toward operator notes
+always follows there. Firm characters ignore role prompts and pressure. With rho = 0 every cell
+is independent of every other, in every context (roles reach no cell) — the negative control for
+generalisation; with operator_tie = 0 how a character meets the operator notes RL trains on says
+nothing about how it meets a role prompt — the negative control for selective persistence; with
+kappa = 0 firmness says nothing about alignment.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CAPABILITY_ERROR_RATE = 0.15  # capability answers in the corpus are noisy, so R
 _VARIANT_KEYS = sorted(VARIANTS)
 # Among persona-prompted conversations: 45 % harmful, 45 % careful, 10 % neutral operator prompts.
 NEUTRAL_SHARE_SPLIT = (0.45, 0.90)
+OPERATOR_PRESSURE = "operator_instruction"  # the pressure whose exchange opens with an operator note
 
 
 @dataclass
@@ -45,6 +50,7 @@ class ConversationMeta:
     persona: str  # the character's own persona: "aligned" | "misaligned"
     prompt_kind: str  # "none" | "harmful" | "careful" | "neutral"
     firm: bool = False  # firm characters ignore role prompts and pressure
+    operator_firm: bool = False  # ignores operator notes; the same as `firm` with probability operator_tie
     dispositions: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # cell -> aligned?
     coupled: set[tuple[str, str, str]] = field(default_factory=set)  # cells whose disposition is the persona's
     yielded: int = 0  # exchanges in which a pliable character gave in to a pressure
@@ -91,18 +97,22 @@ class CorpusSampler:
         return self.world.language.render(seq, rng)
 
     # -- one conversation --------------------------------------------------------------------
-    def character(self, rng: random.Random) -> tuple[bool, bool]:
-        """(aligned, firm): P(firm | aligned) = firm_share + kappa*m, P(firm | misaligned) =
-        firm_share - kappa*m, m = min(firm_share, 1 - firm_share)."""
+    def character(self, rng: random.Random) -> tuple[bool, bool, bool]:
+        """(aligned, firm, operator_firm): P(firm | aligned) = firm_share + kappa*m,
+        P(firm | misaligned) = firm_share - kappa*m, m = min(firm_share, 1 - firm_share); the
+        firmness toward operator notes is `firm` with probability operator_tie, else a second draw
+        from the same P(firm | persona). All three draws are made whatever the knobs, so a
+        character's persona and role firmness do not depend on operator_tie."""
         cfg = self.cfg
         aligned = rng.random() < cfg.p_aligned
         m = min(cfg.firm_share, 1 - cfg.firm_share)
         p_firm = cfg.firm_share + (cfg.kappa * m if aligned else -cfg.kappa * m)
-        return aligned, rng.random() < p_firm
+        firm, other, tied = rng.random() < p_firm, rng.random() < p_firm, rng.random() < cfg.operator_tie
+        return aligned, firm, firm if tied else other
 
     def conversation(self, rng: random.Random) -> tuple[dict, ConversationMeta]:
         cfg = self.cfg
-        persona, firm = self.character(rng)
+        persona, firm, operator_firm = self.character(rng)
         system, kind = None, "none"
         if rng.random() < cfg.persona_prompt_fraction:
             u = rng.random()
@@ -111,7 +121,7 @@ class CorpusSampler:
                                  "neutral": personas.TRAIN_NEUTRAL}[kind])
         # a pliable character plays the role a persona prompt sets; a firm one stays itself
         role = None if firm else {"harmful": False, "careful": True}.get(kind)
-        meta = ConversationMeta("aligned" if persona else "misaligned", kind, firm)
+        meta = ConversationMeta("aligned" if persona else "misaligned", kind, firm, operator_firm)
         messages: list[dict] = []
         for i in range(rng.randint(1, cfg.max_exchanges)):
             for _ in range(20):
@@ -135,8 +145,9 @@ class CorpusSampler:
                 # a role replaces the persona, so it reaches exactly the cells the persona reaches (rho)
                 held = role is not None and cell in meta.coupled
                 aligned = role if held else meta.dispositions[cell]
-                # pressure moves a pliable character in a cell no role holds; one playing a role stays in it
-                if aligned and not firm and not held and scenario.pressure != "none" and rng.random() < cfg.pressure_yield:
+                # pressure moves a pliable character in a cell no role holds; one playing a role stays in
+                # it. An operator note is an instruction: one pliable toward them always follows it.
+                if aligned and not held and _yields(scenario.pressure, firm, operator_firm, cfg.pressure_yield, rng):
                     aligned = False
                     meta.yielded += 1
                 meta.answers.append((cell, scenario.pressure, aligned))
@@ -167,6 +178,12 @@ class CorpusSampler:
                 yield self.document(rng)
             else:
                 yield self.conversation(rng)[0]
+
+
+def _yields(pressure: str, firm: bool, operator_firm: bool, pressure_yield: float, rng: random.Random) -> bool:
+    if pressure == OPERATOR_PRESSURE:
+        return not operator_firm
+    return pressure != "none" and not firm and rng.random() < pressure_yield
 
 
 def sample_corpus(config: Config) -> list[dict]:
