@@ -85,3 +85,59 @@ def test_interrupted_stage_leaves_no_marker(tmp_path):
 def test_stage_names_are_unique():
     with pytest.raises(ValueError, match="defined twice"):
         stage("test_counted", version=1, config=(), code=(), result=Counted)(lambda ctx: Counted(value=0))
+
+
+class Written(StageResult):
+    file: str
+
+
+@stage("test_written", version=1, config=("train.steps",), code=("traitrl.taxonomy",), result=Written)
+def written(ctx, *, n: int, dest: str | None = None) -> Written:
+    CALLS.append(n)
+    path = ctx.path(dest or "nowhere.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{n}\n")
+    (path.parent / f"{path.stem}.tool-logs").mkdir(exist_ok=True)
+    (path.parent / f"{path.stem}.tool-logs" / "log.txt").write_text("log\n")
+    return Written(file=dest or "nowhere.json")
+
+
+def test_a_peer_folders_completed_stage_is_adopted_not_rerun(tmp_path):
+    from traitrl.atomic import write_text
+
+    cfg = load_config(None)
+    CALLS.clear()
+    first, second = tmp_path / "cells" / "a", tmp_path / "cells" / "b"
+    a = Runner(cfg, first, peers=(first, second))(written, "w", n=1, dest="evals/x.json")
+    b_run = Runner(cfg, second, peers=(first, second))
+    b = b_run(written, "w", n=1, dest="evals/x.json")
+    assert CALLS == [1] and b == a  # adopted: the same result, the function never ran again
+    assert (second / "evals/x.json").read_text() == "1\n"
+    assert (second / "evals/x.json").stat().st_ino == (first / "evals/x.json").stat().st_ino  # linked, not copied
+    assert (second / "evals/x.tool-logs/log.txt").is_file()  # with the logs beside the file
+    assert b_run.cache.shared == ["w"]
+    assert StageCache(second).lookup("w", b.key)["shared_from"] == "a"
+    # an atomic rewrite in one folder replaces its link and leaves the peer's file alone
+    write_text(second / "evals/x.json", "changed\n")
+    assert (first / "evals/x.json").read_text() == "1\n"
+    # another key, or the same label in a folder with no peers, runs
+    b_run(written, "w", n=2, dest="evals/x.json")
+    Runner(cfg, tmp_path / "alone")(written, "w", n=1, dest="evals/x.json")
+    assert CALLS == [1, 2, 1]
+    # a peer marker whose outputs went elsewhere is not adopted without a dest
+    Runner(cfg, tmp_path / "c", peers=(first,))(written, "w", n=1)
+    assert CALLS == [1, 2, 1, 1]
+
+
+def test_an_arm_without_trait_rows_has_one_config_whatever_the_trait_settings():
+    from traitrl.train.arms import arm_config
+
+    def cfg(*sets):
+        return load_config(None, list(sets)).train
+
+    base = arm_config(cfg("train.trait_fraction=0.05"), "baseline")
+    assert arm_config(cfg("train.trait_fraction=0.2"), "baseline") == base
+    assert arm_config(cfg("train.include_traits=[universal_fairness, truthfulness]"), "baseline") == base
+    assert arm_config(cfg("train.trait_fraction=0.05"), "trait") != arm_config(cfg("train.trait_fraction=0.2"), "trait")
+    assert arm_config(cfg("train.include_traits=[universal_fairness]"), "trait").include_traits == ["universal_fairness"]
+    assert base.trait_fraction == 0 and base.arm == "baseline"

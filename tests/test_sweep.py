@@ -31,6 +31,18 @@ def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tmp_path):
     assert [c["name"] for c in local["cells"]] == ["trait_fraction-0.05", "trait_fraction-0.25"]
     assert [c["overrides"] for c in local["cells"]] == [{"train.trait_fraction": 0.05}, {"train.trait_fraction": 0.25}]
     assert len(list((tmp_path / "local" / "organisms").iterdir())) == 1  # both cells share one organism
+    # the second cell adopts the first cell's baseline arm and every evaluation of the base and
+    # the baseline (their keys do not depend on the trait fraction); its trait arm is its own
+    markers = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "local" / "cells" / "trait_fraction-0.25" / "stages").glob("*.json")}
+    adopted = {label for label, m in markers.items() if m.get("shared_from") == "trait_fraction-0.05"}
+    assert {"train_baseline", "eval_baseline", "eval_base", "eval_base_known_careful", "eval_base_known_harmful",
+            "curve_base"} <= adopted
+    assert not any(label.startswith(("train_trait", "eval_trait", "persist_")) for label in adopted)
+    cells = tmp_path / "local" / "cells"
+    for name in ("trait_fraction-0.05", "trait_fraction-0.25"):
+        assert (cells / name / "arms" / "baseline" / "model" / "model.safetensors").is_file()
+    assert ((cells / "trait_fraction-0.25" / "arms/baseline/model/model.safetensors").stat().st_ino
+            == (cells / "trait_fraction-0.05" / "arms/baseline/model/model.safetensors").stat().st_ino)
     for c in local["cells"]:
         res = json.loads((tmp_path / "local" / "cells" / c["name"] / "results.json").read_text())
         assert c["evals"] == res["scoreboard"]["trait_vs_baseline"]["n"]

@@ -12,8 +12,10 @@ skips it, or redoes it from scratch. Rerunning the same command therefore resume
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from traitrl.atomic import write_json
@@ -29,6 +31,7 @@ class StageCache:
         self.dir = Path(run_dir) / "stages"
         self.timings: dict[str, float] = {}
         self.ran: list[str] = []
+        self.shared: list[str] = []  # stages adopted from a peer run folder
 
     def _marker(self, label: str) -> Path:
         return self.dir / f"{label}.json"
@@ -43,6 +46,25 @@ class StageCache:
             return None
         return marker if isinstance(marker, dict) and marker.get("key") == key else None
 
+    def adopt(self, peers: Sequence[Path], label: str, key: str, dest: str | None) -> bool:
+        """Take a completed stage with this label and key from a peer run folder (a sweep's other
+        cells): its output `dest` (a file or folder, with the `STEM.*-logs` folders beside a file)
+        is hard-linked in — copied where links cannot be made — and its marker written after it,
+        naming the peer. Only stages that name their `dest` can be adopted."""
+        if dest is None or self.lookup(label, key) is not None:
+            return False
+        for peer in peers:
+            marker = StageCache(peer).lookup(label, key)
+            if marker is None:
+                continue
+            src = Path(peer) / dest
+            for rel in [Path(dest), *(p.relative_to(peer) for p in src.parent.glob(f"{src.stem}.*-logs") if src.is_file())]:
+                _link_tree(Path(peer) / rel, self.dir.parent / rel)
+            write_json(self._marker(label), {**marker, "shared_from": str(Path(peer).name)})
+            self.shared.append(label)
+            return True
+        return False
+
     def run(self, label: str, key: str, fn: Callable[[], dict]) -> dict:
         """The stage's outputs, computed only if no complete stage with this key exists."""
         marker = self.lookup(label, key)
@@ -56,3 +78,24 @@ class StageCache:
         self.timings[label] = seconds
         self.ran.append(label)
         return outputs
+
+
+def _link(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed: a copy
+        shutil.copy2(src, dst)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """`dst` replaced by hard links of `src` (a file or a folder); files written later by either
+    run are replaced atomically, never written through the link."""
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    elif dst.exists() or dst.is_symlink():
+        dst.unlink()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=_link)
+    else:
+        _link(str(src), str(dst))

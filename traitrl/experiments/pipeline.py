@@ -26,7 +26,7 @@ from traitrl.experiments import stages
 from traitrl.experiments.executor import make_executor
 from traitrl.experiments.records import ArmResult, BaseResult, EvalRun
 from traitrl.experiments.stage import Call, Runner
-from traitrl.train.arms import COMPARISONS, CONTROL, PAPER_ARMS
+from traitrl.train.arms import COMPARISONS, CONTROL, PAPER_ARMS, arm_config
 
 
 def arm_label(arm: str, seed_index: int, seeds: int) -> str:
@@ -57,9 +57,12 @@ def arm_seeds(cfg: Config, arm: str) -> int:
     return min(cfg.run.secondary_seeds, cfg.run.seeds)
 
 
-def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None) -> Path:
-    """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism).
-    One writer per run folder: a second `traitrl run` on `out` is refused at once (exit 2)."""
+def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseResult | None = None,
+                   peers: tuple[Path, ...] = ()) -> Path:
+    """The whole study into `out`; `base` = a base policy made elsewhere (a sweep's shared organism);
+    `peers` = other run folders (a sweep's cells) whose completed stages with the same key are
+    adopted instead of rerun. One writer per run folder: a second `traitrl run` on `out` is
+    refused at once (exit 2)."""
     from traitrl.experiments.given import check_given_policy
     from traitrl.locks import hold_folder
     from traitrl.models.policy import check_policy
@@ -74,7 +77,7 @@ def run_experiment(cfg: Config, out: Path, seeds: int | None = None, base: BaseR
     t_start = time.perf_counter()
     with hold_folder(out, "traitrl run"):
         write_text(out / "config.yaml", cfg.to_yaml())
-        run = Runner(cfg, out, make_executor(cfg))
+        run = Runner(cfg, out, make_executor(cfg), peers=peers)
         try:
             return _study(cfg, out, run, seeds, t_start, base)
         finally:
@@ -117,9 +120,13 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     # 3. RL arms: identical settings, only the data mixture differs; the seed is part of the identity
     names = study_arms(cfg)
     labels = [(arm, i, arm_label(arm, i, seeds)) for i in range(seeds) for arm in names if i < arm_seeds(cfg, arm)]
+    # each arm is keyed by the training config it actually runs (its data fields applied), so an
+    # arm that trains the same rows in two sweep cells has one key
+    arm_cfgs = {arm: cfg.model_copy(update={"train": arm_config(cfg.train, arm)}) for arm in names}
     arms: list[ArmResult] = run.parallel([
         Call(stages.train_arm, f"train_{label}", {"base": base, "data": data, "arm": arm, "seed": cfg.train.seed + i,
-                                                  "dest": f"arms/{label}", "name": label, "restart_stale": True})
+                                                  "dest": f"arms/{label}", "name": label, "restart_stale": True},
+             config=arm_cfgs[arm])
         for arm, i, label in labels], "RL arms")
 
     # 4. the held-out suite (and the benchmarks) on every model; with the world suite, the base
@@ -168,8 +175,10 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
     finished = dict(zip([k for k in experiments if k in cfg.run.persistence], done, strict=False))
     prompting, finetuning = finished.get("prompting"), finished.get("finetune")
-    curves = _curves(cfg, arms, points, done[len(persistence):]) if points else {}
-    endpoints = None if prompting is None or not curves else _endpoints(cfg, out, run, base, first, curves, prompting,
+    # the in-distribution series comes with every arm (the trainer scores dev at each checkpoint);
+    # the held-out series only where the curve evaluations ran (run.curves)
+    curves = _curves(cfg, arms, points, done[len(persistence):])
+    endpoints = None if prompting is None or not points else _endpoints(cfg, out, run, base, first, curves, prompting,
                                                                         prompting_inputs)
 
     # 8. results.json and the report
@@ -312,6 +321,8 @@ def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> 
     checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
     is the base; a checkpoint removed by train.keep_checkpoints is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
+    if not points:  # run.curves off: no held-out curve evaluations, the trainer's series alone
+        ood = {("", 0): None}
     from traitrl.experiments.given import world_suite
 
     what = "eval" if world_suite(cfg, cfg.policy.model is not None) else "benchmark"

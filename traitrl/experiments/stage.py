@@ -128,11 +128,16 @@ class Runner:
     """Runs stages for one run folder, each at most once per key (see `cache.StageCache`);
     `parallel` hands independent ones to an executor (`executor.py`)."""
 
-    def __init__(self, config: Config, root: Path, executor: Any = None):
+    def __init__(self, config: Config, root: Path, executor: Any = None, peers: tuple[Path, ...] = ()):
         self.config = config
         self.root = Path(root)
         self.cache = StageCache(self.root)
         self.executor = executor
+        self.peers = tuple(Path(p) for p in peers if Path(p) != self.root)  # folders whose stages may be adopted
+
+    def _adopt(self, label: str, key: str, inputs: dict[str, Any]) -> None:
+        if self.peers:
+            self.cache.adopt(self.peers, label, key, inputs.get("dest"))
 
     def __call__(self, fn: Callable[..., R], label: str, *, config: Config | None = None, **inputs: Any) -> R:
         spec: StageSpec = fn.spec  # type: ignore[attr-defined]
@@ -142,6 +147,7 @@ class Runner:
         def compute() -> dict:
             return fn(StageContext(cfg, self.root, key), **inputs).model_dump(mode="json", exclude={"key"})
 
+        self._adopt(label, key, inputs)
         outputs = self.cache.run(label, key, compute)
         return spec.result.model_validate({**outputs, "key": key})  # type: ignore[return-value]
 
@@ -155,6 +161,7 @@ class Runner:
         for i, c in enumerate(calls):
             cfg = c.config or self.config
             key = derive_key(c.fn.spec, cfg, c.inputs)  # type: ignore[attr-defined]
+            self._adopt(c.label, key, c.inputs)
             marker = self.cache.lookup(c.label, key)
             if marker is not None:
                 outputs[i] = marker["outputs"] | {"key": key}

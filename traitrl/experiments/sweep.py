@@ -4,7 +4,9 @@ A sweep file names a base config, overrides for every cell, a grid (dotted key -
 optionally a leave-one-trait-out set. Every cell is an ordinary `traitrl run` folder under
 `DIR/cells/NAME/`, cached and resumable like any run; cells whose world, corpus and organism
 sections agree share one organism, built once under `DIR/organisms/`. Every cell's config is
-validated before any work starts. The summary (`sweep.json`, `report.html`) puts each cell's
+validated before any work starts; a cell adopts every completed stage of another cell with the
+same key (hard links), so the baseline arms a grid over trait fractions or left-out traits
+shares are trained and evaluated once. The summary (`sweep.json`, `report.html`) puts each cell's
 "improved X of N", its mean delta over evals with a CI over RL seeds, its in-distribution trait
 gain and its persistence endpoints against the swept values.
 """
@@ -115,6 +117,9 @@ def run_sweep(path: Path, out: Path, overrides: list[str] | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]sweep {spec.name}[/bold]: {len(cells)} cells")
     shared = Runner(next(iter(configs.values())), out)
+    # every cell may adopt a completed stage of another with the same key (the baseline arms of a
+    # trait-fraction or leave-one-out grid, their evaluations, the base's evaluations)
+    cell_dirs = tuple(out / "cells" / c.name for c in cells)
     for i, cell in enumerate(cells, 1):
         cfg = configs[cell.name]
         console.print(f"[bold]cell {i}/{len(cells)}[/bold] {cell.name}: {cell.overrides}")
@@ -124,6 +129,6 @@ def run_sweep(path: Path, out: Path, overrides: list[str] | None = None) -> Path
             org = shared(stages.organism, f"organism-{key}", config=cfg, dest=f"organisms/{key}")
             cell_dir = out / "cells" / cell.name
             base = org.model_copy(update={"path": os.path.relpath(out / org.path, cell_dir)})
-        run_experiment(cfg, out / "cells" / cell.name, seeds=spec.seeds, base=base)
+        run_experiment(cfg, out / "cells" / cell.name, seeds=spec.seeds, base=base, peers=cell_dirs)
     summary = summarize(spec, cells, out)
     return write_sweep(summary, out)

@@ -124,8 +124,19 @@ def get_arm(name: str) -> Arm:
         raise UserError(f"unknown arm {name!r}; allowed: {', '.join(ARMS)}") from None
 
 
+# The data fields that decide nothing when no trait row is drawn (trait_fraction = 0).
+TRAIT_ROW_FIELDS: tuple[str, ...] = ("include_domains", "exclude_domains", "include_traits", "trait_reward")
+
+
 def arm_config(train: TrainConfig, arm: str | None = None) -> TrainConfig:
-    """`train` with the data fields of `arm` (default: `train.arm`) applied; `arm` is recorded."""
+    """`train` with the data fields of `arm` (default: `train.arm`) applied; `arm` is recorded.
+    Without trait rows the trait filters and reward are reset to their defaults, so an arm that
+    trains the same rows has the same config (and stage key) whatever trait settings surround it:
+    a sweep over trait fractions or left-out traits trains its baseline once."""
     name = arm or train.arm
     preset = get_arm(name).data
-    return type(train).model_validate(train.model_dump() | copy.deepcopy(dict(preset)) | {"arm": name})
+    cfg = type(train).model_validate(train.model_dump() | copy.deepcopy(dict(preset)) | {"arm": name})
+    if cfg.trait_fraction == 0:
+        fields = type(train).model_fields
+        cfg = cfg.model_copy(update={f: fields[f].get_default(call_default_factory=True) for f in TRAIT_ROW_FIELDS})
+    return cfg

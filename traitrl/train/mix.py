@@ -83,7 +83,8 @@ def build_mix(scenarios: list[Scenario], tc: TrainConfig, size: int) -> Mix:
         trait_rows = [s.model_copy(update={"grader": tc.trait_reward}) for s in trait_rows]
     rows += trait_rows
     random.Random(f"mix:{tc.seed}:order").shuffle(rows)
-    return Mix(rows, len(traits), len(caps), mix_stats(rows, len(traits), n_trait))
+    pool = len(traits) if n_trait else 0  # no trait row drawn: the trait pool decides nothing
+    return Mix(rows, pool, len(caps), mix_stats(rows, pool, n_trait))
 
 
 def mix_stats(rows: list[Scenario], pool: int, n_trait: int) -> dict[str, Any]:
