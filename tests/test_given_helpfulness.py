@@ -174,6 +174,19 @@ def test_traitrl_run_without_a_judge_exits_2_before_any_work(model, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_traitrl_train_on_a_model_it_did_not_make_treats_it_as_a_given_policy(model, tmp_path):
+    """`--init` on a folder without traitrl.yaml and no policy.model: a given policy, so the
+    helpfulness control needs the judge (the organism's world signal would grade it otherwise)."""
+    from tests.conftest import run_cli
+
+    r = run_cli("train", "--init", str(model), "--out", str(tmp_path / "arm"), "--arm", "helpfulness_control",
+                "--scenarios", str(data(tmp_path / "data")), *(x for kv in RUN for x in ("--set", f"train.{kv}")))
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "no grader for rows graded by ['helpfulness'] (configure a `judge:`" in err
+    assert not (tmp_path / "arm" / "model").exists()
+
+
 def test_the_report_note_says_what_rewards_the_control():
     from traitrl.experiments.given import run_notes
     from traitrl.experiments.records import BaseResult

@@ -25,6 +25,7 @@ def train_command(
 ) -> None:
     """Train one arm with GRPO. Arms differ only in their data mixture, so they are compute-matched.
     Running the same command again resumes from the last checkpoint, or returns at once when done."""
+    from traitrl.config import MODEL_CONFIG
     from traitrl.experiments import stages
     from traitrl.experiments.stage import call
     from traitrl.train.arms import arm_config
@@ -34,6 +35,10 @@ def train_command(
         if cfg.policy.model is None:
             raise UserError("no initial policy: give --init MODEL_DIR or set policy.model in the config")
         init = Path(cfg.policy.model)
+    elif cfg.policy.model is None and not (init / MODEL_CONFIG).is_file():
+        # a model traitrl did not build or train (no traitrl.yaml beside it) is a given policy, graded
+        # as one: its helpfulness rows go to the judge, never to the organism's world signal
+        cfg = cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"model": str(init)})})
     from traitrl.models.policy import check_policy
 
     name = arm_config(cfg.train, arm).arm  # an unknown arm fails here, before any work
