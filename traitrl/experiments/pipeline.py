@@ -319,14 +319,13 @@ def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult
 def _curves(cfg: Config, arms: list[ArmResult], points, runs: list[EvalRun]) -> dict:
     """Per arm: the in-distribution trait score (dev.jsonl, scored by the trainer at each
     checkpoint) and the pooled score of the smaller held-out suite on the same checkpoints (step 0
-    is the base; a checkpoint removed by train.keep_checkpoints is None)."""
+    is the base; a checkpoint removed by train.keep_checkpoints, or every point with run.curves
+    off, is None)."""
     ood = {(name, step): r.pooled for (name, step, _), r in zip(points, runs, strict=True)}
-    if not points:  # run.curves off: no held-out curve evaluations, the trainer's series alone
-        ood = {("", 0): None}
     from traitrl.experiments.given import world_suite
 
     what = "eval" if world_suite(cfg, cfg.policy.model is not None) else "benchmark"
     return {a.name: {"steps": list(a.curve.steps), "in_distribution_trait_score": list(a.curve.dev_trait_score),
-                     "out_of_distribution_score": [ood[("", 0)] if s == 0 else ood.get((a.name, s)) for s in a.curve.steps],
+                     "out_of_distribution_score": [ood.get(("", 0) if s == 0 else (a.name, s)) for s in a.curve.steps],
                      "out_of_distribution_aggregate": f"mean aligned score over all held-out items ({cfg.run.curve_items} per {what})"}
             for a in arms}
