@@ -6,9 +6,11 @@ fails here, where the smoke profile, too small to learn, would not notice.
 
 The harmful direction is the one open part: on the third story the default organism's known
 harmful prompts move its held-out aligned rate by -1.8 to -6.9 points across builds of one config
-(CI's build and a local one), against a design that asks for tens (docs/organism.md section 5), so
-a build below MIN_STEER is reported as an expected failure, with its numbers, after every other
-assertion has run. It is never counted as a pass."""
+(CI's build and a local one), against a design that asks for tens (docs/organism.md section 5);
+twice the pretraining steps reads them (-25 points, docs/organism.md "The harmful direction"), a
+budget this test's time does not yet allow. Until the default organism takes it, a build below
+MIN_STEER is reported as an expected failure, with its numbers, after every other assertion has
+run. It is never counted as a pass."""
 
 from __future__ import annotations
 
