@@ -192,8 +192,11 @@ def test_prompting_outputs(prompting_run):
 @pytest.fixture(scope="module")
 def finetune_run(organism, tmp_path_factory):
     out = tmp_path_factory.mktemp("finetune")
-    result = _invoke("finetune", "--model", f"base={organism}", "--model", f"twin={organism}", "--out", str(out))
-    return out, result.output
+    return out, _finetune_base_and_twin(organism, out).output
+
+
+def _finetune_base_and_twin(organism, out):
+    return _invoke("finetune", "--model", f"base={organism}", "--model", f"twin={organism}", "--out", str(out))
 
 
 @pytest.mark.slow
@@ -247,9 +250,9 @@ def test_finetune_rerun_is_cached_and_lora_trains_an_adapter(finetune_run, organ
     with monkeypatch.context() as m:  # the same command again neither trains a dose nor loads a model to score one
         m.setattr(trl, "SFTTrainer", untouchable)
         m.setattr(finetune_module, "load_policy", untouchable)
-        _invoke("finetune", "--model", f"base={organism}", "--model", f"twin={organism}", "--out", str(out))
+        _finetune_base_and_twin(organism, out)
     again = json.loads((out / "finetune.json").read_text())
-    assert again["models"]["base"]["points"] == before["models"]["base"]["points"]
+    assert [m["points"] for m in again["models"].values()] == [m["points"] for m in before["models"].values()]
 
     lora = load_config(organism / "traitrl.yaml", [*SETTINGS, "persistence.finetune.lora.enabled=true",
                                                    "persistence.finetune.doses=[0,3]",
