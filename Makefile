@@ -31,10 +31,10 @@ smoke: install
 
 # Two pytest workers: most tests are single-threaded subprocess runs, so the two cores halve the wall time.
 test: install
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

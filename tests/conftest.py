@@ -8,6 +8,14 @@ import pytest
 from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
+LONGEST = ("test_science.py",)  # the one test several times longer than any other
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest test is collected first, so under `pytest -n 2` it starts at once on one worker
+    while the other works through the rest (longest first: a long test that starts last sets the
+    wall time alone). `--dist worksteal` (Makefile) then rebalances what each worker was given."""
+    items.sort(key=lambda item: item.path.name not in LONGEST)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,15 @@
 """The science, not only the code path: on `configs/quick.yaml` a freshly built organism is
-steered both ways by the known persona prompts, and trait RL lifts its in-distribution trait
-score by at least 10 points. A pipeline whose personas, rewards or training were broken (a reward
-that pays nothing, a persona prompt the organism never reads, an optimizer that does not step)
-fails here, where the smoke profile, too small to learn, would not notice.
+steered by the known careful persona prompts, and trait RL lifts its in-distribution trait score by
+at least 10 points. A pipeline whose personas, rewards or training were broken (a reward that pays
+nothing, a persona prompt the organism never reads, an optimizer that does not step) fails here,
+where the smoke profile, too small to learn, would not notice.
 
-The harmful direction is the one open part: on the third story the default organism's known
-harmful prompts move its held-out aligned rate by -1.8 to -6.9 points across builds of one config
-(CI's build and a local one), against a design that asks for tens (docs/organism.md section 5);
-twice the pretraining steps reads them (-25 points, docs/organism.md "The harmful direction"), a
-budget this test's time does not yet allow. Until the default organism takes it, a build below
-MIN_STEER is reported as an expected failure, with its numbers, after every other assertion has
-run. It is never counted as a pass."""
+The harmful direction is the one open part. No organism this test can afford to build reads known
+harmful prompts: the default organism moves -2 to -7 points (1,000 steps), the quick one's cheaper
+single-exchange corpus +7 at 500 steps and -6 at 1,000; twice the default's steps reads them (-25
+points; docs/organism.md section 4a), a build longer than CI allows beside the rest of the suite.
+So a build below MIN_STEER in that direction is reported as an expected failure, with its
+numbers, after every other assertion has run. It is never counted as a pass."""
 
 from __future__ import annotations
 
@@ -36,9 +35,9 @@ def _traitrl(*args: str, timeout: int) -> None:
 
 
 @pytest.mark.slow
-def test_quick_profile_steers_both_ways_and_trait_rl_lifts_the_trait_score(tmp_path):
+def test_quick_profile_reads_persona_prompts_and_trait_rl_lifts_the_trait_score(tmp_path):
     organism, arm, probe = tmp_path / "organism", tmp_path / "trait", tmp_path / "probe.json"
-    _traitrl("organism", "build", "--config", QUICK, "--out", str(organism), timeout=900)
+    _traitrl("organism", "build", "--config", QUICK, "--out", str(organism), timeout=1500)
     _traitrl("organism", "probe", "--config", QUICK, "--model", str(organism), "--json", str(probe), timeout=600)
     p = json.loads(probe.read_text())
     none, harmful, careful = (p["mean"][c] for c in ("none", "known_harmful", "known_careful"))
