@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +97,9 @@ def tiny_run(request, tmp_path_factory) -> Path:
 
     Runs once per code version (a few minutes) and is kept in pytest's cache keyed by the hash of
     the traitrl source tree; without a cache (`-p no:cacheprovider`) it runs once per session.
-    Only results.json is kept: tests copy it into their own folder to build a report from it.
+    Kept: results.json, and the run's organism stage (its marker and folder), which other tests
+    of a tiny run adopt (`adopt_tiny_organism`) instead of building the same organism again.
+    Tests copy results.json into their own folder to build a report from it.
     """
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("traitrl-tiny-run") if cache is not None else tmp_path_factory.mktemp("tiny-run")
@@ -107,6 +110,18 @@ def tiny_run(request, tmp_path_factory) -> Path:
     return kept
 
 
+def adopt_tiny_organism(tiny_run: Path, out: Path) -> None:
+    """Give the run folder `out` the tiny run's organism stage, adopted (hard-linked, marker after
+    the folder) the way a sweep cell adopts a stage of another cell, so a `traitrl run` with the
+    TINY_RUN overrides into `out` skips the organism build. The marker's key is the stage key the
+    run derives, so a test whose overrides changed the organism would rebuild it, not reuse it."""
+    from traitrl.experiments.cache import StageCache
+
+    kept = tiny_run.parent
+    marker = json.loads((kept / "stages" / "organism.json").read_text(encoding="utf-8"))
+    assert StageCache(out).adopt([kept], "organism", marker["key"], marker["outputs"]["path"])
+
+
 def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:
     import os
     import shutil
@@ -115,13 +130,23 @@ def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:
     cmd = [sys.executable, "-m", "traitrl", "run", "--config", "configs/smoke.yaml", "--out", str(out)]
     for s in TINY_RUN:
         cmd += ["--set", s]
-    env = {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(cmd, cwd=REPO, env=tiny_run_env(), capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         pytest.fail(f"traitrl run (tiny profile) failed with exit code {done.returncode}:\n{done.stderr[-3000:]}")
     for old in root.iterdir():  # results of older code versions
         shutil.rmtree(old, ignore_errors=True)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    tmp = kept.with_suffix(".tmp")
-    shutil.copyfile(out / "results.json", tmp)
-    tmp.replace(kept)
+    tmp = kept.parent.with_name(kept.parent.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "stages").mkdir(parents=True)
+    shutil.copyfile(out / "stages" / "organism.json", tmp / "stages" / "organism.json")
+    shutil.copytree(out / "organism", tmp / "organism")
+    shutil.copyfile(out / "results.json", tmp / "results.json")
+    os.replace(tmp, kept.parent)  # the kept folder appears whole or not at all
+
+
+def tiny_run_env() -> dict:
+    """The environment of every tiny `traitrl run` a test starts (one thread each: two test
+    workers share the cores, and runs whose results are compared run alike)."""
+    import os
+
+    return {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

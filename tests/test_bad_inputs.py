@@ -237,10 +237,12 @@ def test_the_lock_file_does_not_record_a_secret_from_the_command_line(tmp_path, 
 
 
 @pytest.mark.slow
-def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tmp_path):
+def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tiny_run, tmp_path):
+    from tests.conftest import adopt_tiny_organism
     from tests.test_run import _cmd, _env
 
     out = tmp_path / "run"
+    adopt_tiny_organism(tiny_run, out)
     first = subprocess.Popen(_cmd(out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
     try:

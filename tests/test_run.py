@@ -13,28 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_RUN, adopt_tiny_organism, tiny_run_env
 from traitrl.train.arms import PAPER_ARMS
-
-TINY = [
-    "corpus.n_conversations=1500", "corpus.n_documents=100", "organism.steps=300",
-    "evals.n_items=6", "evals.families=[sycophancy, corrigibility, welfare]",
-    "train.steps=4", "train.checkpoint_every=2", "train.per_device_batch=16",
-    "persistence.prompting.n_items=4", "persistence.finetune.doses=[0, 4]",
-    "persistence.finetune.dataset_size=64", "persistence.finetune.n_items=4", "run.curve_items=4",
-    "train.max_unscored_rate=1",  # the 300-step organism's rewards are mostly unscored
-]
 
 
 def _cmd(out: Path) -> list[str]:
     args = [sys.executable, "-m", "traitrl", "run", "--config", "configs/smoke.yaml", "--out", str(out)]
-    for s in TINY:
+    for s in TINY_RUN:
         args += ["--set", s]
     return args
 
 
 def _env() -> dict:
-    return {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1"}
+    return tiny_run_env()
 
 
 def _stable(results: dict) -> dict:
@@ -50,19 +41,17 @@ def _stable(results: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_run_completes_and_resumes_after_kill(tmp_path):
-    straight = tmp_path / "straight"
-    done = subprocess.run(_cmd(straight), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    expected = json.loads((straight / "results.json").read_text())
+def test_run_completes_and_resumes_after_kill(tiny_run, tmp_path):
+    """The reference is the session's tiny run (`tiny_run`: the same command, run straight through
+    in another process); this run is killed with SIGKILL mid-training and started again."""
+    expected = json.loads(tiny_run.read_text())
     assert set(expected["models"]) == {"base", *PAPER_ARMS}
-    assert expected["scoreboard"]["trait_vs_baseline"]["n"] >= 0
-    assert (straight / "report.html").stat().st_size > 10_000
     arms = expected["arms"]
     assert len({a["optimizer_steps"] for a in arms.values()}) == 1
     assert len({a["generated_tokens"] for a in arms.values()}) == 1
 
     resumed = tmp_path / "resumed"
+    adopt_tiny_organism(tiny_run, resumed)
     proc = subprocess.Popen(_cmd(resumed), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     marker = resumed / "stages" / "train_trait.json"
@@ -73,17 +62,21 @@ def test_run_completes_and_resumes_after_kill(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-run
     proc.wait()
     assert not (resumed / "results.json").exists()
+    done_before = {p.name: p.read_bytes() for p in (resumed / "stages").glob("*.json")}
+    assert "train_trait.json" in done_before and len(done_before) < len(expected["timings"]) - 1
     again = subprocess.run(_cmd(resumed), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     got = json.loads((resumed / "results.json").read_text())
     assert _stable(got) == _stable(expected)
-    ran_again = json.loads((resumed / "stages" / "organism.json").read_text())
-    assert ran_again["key"]  # the organism stage was reused, not rebuilt
+    assert (resumed / "report.html").stat().st_size > 10_000
+    # every stage completed before the kill was reused as it was, not run again
+    assert {name: (resumed / "stages" / name).read_bytes() for name in done_before} == done_before
 
 
 @pytest.mark.slow
-def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tmp_path):
+def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tiny_run, tmp_path):
     out = tmp_path / "seeds"
+    adopt_tiny_organism(tiny_run, out)
     arms = ("baseline", "trait")  # run.arms: the compared pair; run.persistence: none
     done = subprocess.run([*_cmd(out), "--seeds", "2", "--set", "run.arms=[trait, baseline]", "--set", "run.persistence=[]"],
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)

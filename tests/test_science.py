@@ -5,9 +5,10 @@ nothing, a persona prompt the organism never reads, an optimizer that does not s
 where the smoke profile, too small to learn, would not notice.
 
 The harmful direction is the one open part. No organism this test can afford to build reads known
-harmful prompts: the default organism moves -2 to -7 points (1,000 steps), the quick one's cheaper
-single-exchange corpus +7 at 500 steps and -6 at 1,000; twice the default's steps reads them (-25
-points; docs/organism.md section 4a), a build longer than CI allows beside the rest of the suite.
+harmful prompts: the default organism's corpus moves -2 to -7 points at 1,000 steps, the quick
+one's cheaper single-exchange corpus +7 at 500 steps and -6 at 1,000; the default organism's 2,000
+steps read them (-25 points; docs/organism.md section 4a), a build longer than CI allows beside the
+rest of the suite.
 So a build below MIN_STEER in that direction is reported as an expected failure, with its
 numbers, after every other assertion has run. It is never counted as a pass."""
 

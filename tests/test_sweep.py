@@ -54,6 +54,14 @@ def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tmp_path):
         assert frac == pytest.approx(round(8 * c["overrides"]["train.trait_fraction"]) / 8)
     html = (tmp_path / "local" / "report.html").read_text()
     assert "trait_fraction-0.25" in html and "data:image/png;base64" in html
+    # the shared organism is built in the sweep's own process on either backend (only the cells'
+    # stages go to the executor), so the Ray sweep adopts the local one's instead of building it again
+    from traitrl.experiments.cache import StageCache
+
+    [org] = (tmp_path / "local" / "stages").glob("organism-*.json")
+    marker = json.loads(org.read_text())
+    key = marker["key"]
+    assert StageCache(tmp_path / "ray").adopt([tmp_path / "local"], org.stem, key, f"organisms/{key}")
     on_ray = _sweep(tmp_path / "ray", "run.backend=ray")
     assert on_ray == local
 

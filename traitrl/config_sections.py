@@ -160,7 +160,7 @@ class OrganismConfig(_Section):
     num_heads: int = Field(4, ge=1, description="attention heads")
     intermediate_size: int = Field(384, ge=16, description="MLP width")
     max_length: int = Field(256, ge=32, description="context length in tokens")
-    steps: int = Field(1000, ge=1, description="pretraining optimizer steps")
+    steps: int = Field(2000, ge=1, description="pretraining optimizer steps (2,000: at 1,000 the organism reads known harmful role prompts at about a fifth of the story's strength, docs/organism.md section 4a)")
     batch_size: int = Field(16, ge=1, description="sequences per optimizer step")
     learning_rate: float = Field(5e-3, gt=0, description="peak learning rate (cosine schedule)")
     warmup_steps: int = Field(50, ge=0, description="linear warmup steps")
