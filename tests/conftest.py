@@ -13,10 +13,17 @@ LONGEST = ("test_science.py",)  # the one test several times longer than any oth
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest test is collected first, so under `pytest -n 2` it starts at once on one worker
-    while the other works through the rest (longest first: a long test that starts last sets the
-    wall time alone). `--dist worksteal` (Makefile) then rebalances what each worker was given."""
-    items.sort(key=lambda item: item.path.name not in LONGEST)
+    """Order for `pytest -n 2 --dist worksteal` (Makefile), which gives each worker one half of the
+    list and lets an idle worker steal from the tail of the other's: the longest test first, so it
+    starts at once on the first worker (a long test that starts last sets the wall time alone), and
+    the tests of a tiny run (`tiny_run`, several minutes to make, then shared) at the head of the
+    second worker's half, so one worker makes it while the first runs the longest test, and no
+    worker sits waiting on the other's fixture. Without workers the order changes nothing."""
+    longest = [i for i in items if i.path.name in LONGEST]
+    tiny = [i for i in items if i not in longest and "tiny_run" in getattr(i, "fixturenames", ())]
+    rest = [i for i in items if i not in longest and i not in tiny]
+    cut = max(0, len(items) // 2 - len(longest))
+    items[:] = [*longest, *rest[:cut], *tiny, *rest[cut:]]
 
 
 @pytest.fixture(scope="session")
@@ -110,16 +117,28 @@ def tiny_run(request, tmp_path_factory) -> Path:
     return kept
 
 
-def adopt_tiny_organism(tiny_run: Path, out: Path) -> None:
+def adopt_tiny_organism(tiny_run: Path, out: Path, sweep: bool = False) -> None:
     """Give the run folder `out` the tiny run's organism stage, adopted (hard-linked, marker after
     the folder) the way a sweep cell adopts a stage of another cell, so a `traitrl run` with the
     TINY_RUN overrides into `out` skips the organism build. The marker's key is the stage key the
-    run derives, so a test whose overrides changed the organism would rebuild it, not reuse it."""
+    run derives, so a test whose overrides changed the organism would rebuild it, not reuse it.
+    `sweep`: `out` is a sweep folder, whose shared organism stage is `stages/organism-KEY.json`
+    with its folder at `organisms/KEY`."""
+    import os
+    import shutil
+
     from traitrl.experiments.cache import StageCache
 
     kept = tiny_run.parent
     marker = json.loads((kept / "stages" / "organism.json").read_text(encoding="utf-8"))
-    assert StageCache(out).adopt([kept], "organism", marker["key"], marker["outputs"]["path"])
+    if not sweep:
+        assert StageCache(out).adopt([kept], "organism", marker["key"], marker["outputs"]["path"])
+        return
+    label, dest = f"organism-{marker['key']}", f"organisms/{marker['key']}"
+    shutil.copytree(kept / marker["outputs"]["path"], out / dest, copy_function=os.link)
+    (out / "stages").mkdir(parents=True, exist_ok=True)
+    (out / "stages" / f"{label}.json").write_text(json.dumps(
+        {**marker, "name": label, "outputs": {**marker["outputs"], "path": dest}}), encoding="utf-8")
 
 
 def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:

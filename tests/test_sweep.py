@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, adopt_tiny_organism, run_cli
 
 
 def _sweep(out: Path, *sets: str) -> dict:
@@ -25,8 +25,12 @@ def _sweep(out: Path, *sets: str) -> dict:
 
 
 @pytest.mark.slow
-def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tmp_path):
+def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tiny_run, tmp_path):
     pytest.importorskip("ray")
+    # the shared organism is built in the sweep's own process on either backend (only the cells'
+    # stages go to the executor), so both sweeps adopt the session tiny run's (the same stage key)
+    for backend in ("local", "ray"):
+        adopt_tiny_organism(tiny_run, tmp_path / backend, sweep=True)
     local = _sweep(tmp_path / "local", "run.workers=2")
     assert [c["name"] for c in local["cells"]] == ["trait_fraction-0.05", "trait_fraction-0.25"]
     assert [c["overrides"] for c in local["cells"]] == [{"train.trait_fraction": 0.05}, {"train.trait_fraction": 0.25}]
@@ -54,14 +58,6 @@ def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tmp_path):
         assert frac == pytest.approx(round(8 * c["overrides"]["train.trait_fraction"]) / 8)
     html = (tmp_path / "local" / "report.html").read_text()
     assert "trait_fraction-0.25" in html and "data:image/png;base64" in html
-    # the shared organism is built in the sweep's own process on either backend (only the cells'
-    # stages go to the executor), so the Ray sweep adopts the local one's instead of building it again
-    from traitrl.experiments.cache import StageCache
-
-    [org] = (tmp_path / "local" / "stages").glob("organism-*.json")
-    marker = json.loads(org.read_text())
-    key = marker["key"]
-    assert StageCache(tmp_path / "ray").adopt([tmp_path / "local"], org.stem, key, f"organisms/{key}")
     on_ray = _sweep(tmp_path / "ray", "run.backend=ray")
     assert on_ray == local
 
