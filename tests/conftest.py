@@ -16,14 +16,19 @@ def pytest_collection_modifyitems(config, items):
     """Order for `pytest -n 2 --dist worksteal` (Makefile), which gives each worker one half of the
     list and lets an idle worker steal from the tail of the other's: the longest test first, so it
     starts at once on the first worker (a long test that starts last sets the wall time alone), and
-    the tests of a tiny run (`tiny_run`, several minutes to make, then shared) at the head of the
-    second worker's half, so one worker makes it while the first runs the longest test, and no
-    worker sits waiting on the other's fixture. Without workers the order changes nothing."""
+    the tests of the two shared organisms (`smoke_organism`, then `tiny_run`: a minute or several to
+    make, then shared) at the head of the second worker's half, so one worker makes both while the
+    first runs the longest test, and no worker sits waiting on the other's fixture. Without
+    workers the order changes nothing."""
+    def uses(item, fixture: str) -> bool:
+        return fixture in getattr(item, "fixturenames", ())
+
     longest = [i for i in items if i.path.name in LONGEST]
-    tiny = [i for i in items if i not in longest and "tiny_run" in getattr(i, "fixturenames", ())]
-    rest = [i for i in items if i not in longest and i not in tiny]
+    tiny = [i for i in items if i not in longest and uses(i, "tiny_run")]
+    smoke = [i for i in items if i not in longest and i not in tiny and uses(i, "smoke_organism")]
+    rest = [i for i in items if i not in longest and i not in tiny and i not in smoke]
     cut = max(0, len(items) // 2 - len(longest))
-    items[:] = [*longest, *rest[:cut], *tiny, *rest[cut:]]
+    items[:] = [*longest, *rest[:cut], *smoke, *tiny, *rest[cut:]]
 
 
 @pytest.fixture(scope="session")
