@@ -132,6 +132,7 @@ def adopt_tiny_organism(tiny_run: Path, out: Path, sweep: bool = False) -> None:
     import os
     import shutil
 
+    from traitrl.atomic import write_json
     from traitrl.experiments.cache import StageCache
 
     kept = tiny_run.parent
@@ -141,9 +142,7 @@ def adopt_tiny_organism(tiny_run: Path, out: Path, sweep: bool = False) -> None:
         return
     label, dest = f"organism-{marker['key']}", f"organisms/{marker['key']}"
     shutil.copytree(kept / marker["outputs"]["path"], out / dest, copy_function=os.link)
-    (out / "stages").mkdir(parents=True, exist_ok=True)
-    (out / "stages" / f"{label}.json").write_text(json.dumps(
-        {**marker, "name": label, "outputs": {**marker["outputs"], "path": dest}}), encoding="utf-8")
+    write_json(out / "stages" / f"{label}.json", {**marker, "name": label, "outputs": {**marker["outputs"], "path": dest}})
 
 
 def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:

@@ -238,12 +238,12 @@ def test_the_lock_file_does_not_record_a_secret_from_the_command_line(tmp_path, 
 
 @pytest.mark.slow
 def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(tiny_run, tmp_path):
-    from tests.conftest import adopt_tiny_organism
-    from tests.test_run import _cmd, _env
+    from tests.conftest import adopt_tiny_organism, tiny_run_env
+    from tests.test_run import _cmd
 
     out = tmp_path / "run"
     adopt_tiny_organism(tiny_run, out)
-    first = subprocess.Popen(_cmd(out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    first = subprocess.Popen(_cmd(out), cwd=REPO, env=tiny_run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
     try:
         lock = out / ".traitrl.lock"
@@ -252,7 +252,7 @@ def test_two_runs_on_one_folder_the_second_is_refused_and_the_first_completes(ti
             time.sleep(0.1)
         assert first.poll() is None, "the first run ended before the second could start"
         t0 = time.time()
-        second = subprocess.run(_cmd(out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+        second = subprocess.run(_cmd(out), cwd=REPO, env=tiny_run_env(), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2, second.stderr[-2000:]
         assert time.time() - t0 < 30
         assert f"already being written by process {first.pid}" in second.stderr.replace("\n", "")

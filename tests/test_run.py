@@ -24,10 +24,6 @@ def _cmd(out: Path) -> list[str]:
     return args
 
 
-def _env() -> dict:
-    return tiny_run_env()
-
-
 def _stable(results: dict) -> dict:
     """results.json without what legitimately differs between runs (times, paths of the run)."""
     r = dict(results)
@@ -52,7 +48,7 @@ def test_run_completes_and_resumes_after_kill(tiny_run, tmp_path):
 
     resumed = tmp_path / "resumed"
     adopt_tiny_organism(tiny_run, resumed)
-    proc = subprocess.Popen(_cmd(resumed), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_cmd(resumed), cwd=REPO, env=tiny_run_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     marker = resumed / "stages" / "train_trait.json"
     deadline = time.time() + 600
@@ -64,7 +60,7 @@ def test_run_completes_and_resumes_after_kill(tiny_run, tmp_path):
     assert not (resumed / "results.json").exists()
     done_before = {p.name: p.read_bytes() for p in (resumed / "stages").glob("*.json")}
     assert "train_trait.json" in done_before and len(done_before) < len(expected["timings"]) - 1
-    again = subprocess.run(_cmd(resumed), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+    again = subprocess.run(_cmd(resumed), cwd=REPO, env=tiny_run_env(), capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     got = json.loads((resumed / "results.json").read_text())
     assert _stable(got) == _stable(expected)
@@ -79,7 +75,7 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tiny_run, tmp_path):
     adopt_tiny_organism(tiny_run, out)
     arms = ("baseline", "trait")  # run.arms: the compared pair; run.persistence: none
     done = subprocess.run([*_cmd(out), "--seeds", "2", "--set", "run.arms=[trait, baseline]", "--set", "run.persistence=[]"],
-                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
+                          cwd=REPO, env=tiny_run_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     labels = {f"{arm}-s{s}" for arm in arms for s in (0, 1)}
