@@ -496,6 +496,14 @@ def test_null_runs_stand_beside_the_claims(tiny_run, tmp_path):
     ends = data["persistence"]["endpoints"]
     known = ends["matched_start"]["drop"]["known"]
     assert persist[0][1].startswith(f"{known['difference']:+.3f}")
+    # a match at step 0 is the pre-RL organism against the baseline: it does not measure trait RL
+    at0 = json.loads(json.dumps(data))
+    at0["persistence"]["endpoints"]["matched_start"]["step"] = 0
+    run0 = write_run(tmp_path / "at0", at0)
+    write_run(run0 / "nulls", data, "tau0")
+    rows0 = [r for r in rows_of(section_of(build_report(run0).read_text(encoding="utf-8"), "nulls")) if r]
+    default0 = next(r for r in rows0 if r[0].startswith("default run"))
+    assert "trait@0" in default0[0] and default0[-1] == "not measured"
     # the endpoints table in the prompting section shows every endpoint of the run
     prompting = section_of(html, "prompting")
     assert "logit-scale drop" in prompting and f"{ends['logit_drop']['known']['difference']:+.3f}" in prompting

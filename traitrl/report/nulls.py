@@ -119,8 +119,9 @@ def _persistence_rows(runs: list[tuple[str, RunResults, bool]]) -> list[list[str
             checks = [_covers0(drops.get(p)) for p in PERSONA_SETS] + [_covers0(e.harmful_share.get(p)) for p in PERSONA_SETS]
         else:
             checks = [_below0(drops.get(p)) for p in PERSONA_SETS]
-        ok = None if None in checks else all(checks)
         step = e.matched_start.step if e.matched_start else None
+        # trait@0 is the pre-RL organism: a match there compares the base with the baseline, not trait RL
+        ok = None if None in checks or step == 0 else all(checks)
         rows.append([esc(title) + (f' <span class="dim">(trait@{step})</span>' if step is not None else ""),
                      *(_end(drops.get(p)) for p in PERSONA_SETS), *(_end(e.harmful_share.get(p)) for p in PERSONA_SETS),
                      _verdict(ok)])
