@@ -9,7 +9,7 @@ import pytest
 
 from traitrl.config import load_config
 from traitrl.errors import UserError
-from traitrl.experiments.endpoints import STATS, compare_conditions, matched_step
+from traitrl.experiments.endpoints import STATS, compare_conditions, matched_pair
 from traitrl.experiments.nulls import NULLS, null_config, selected
 
 
@@ -69,12 +69,22 @@ def test_items_pair_by_id_and_only_common_items_count():
     assert e.reference == pytest.approx(0.5) and e.model == pytest.approx(0.5)
 
 
-def test_matched_step_is_the_first_checkpoint_reaching_the_baseline():
-    curve = [(0, 0.30), (10, 0.35), (20, None), (30, 0.42), (40, 0.41)]
-    assert matched_step(curve, 0.40) == 30
-    assert matched_step(curve, 0.30) == 0
-    assert matched_step(curve, 0.50) is None
-    assert matched_step(curve, None) is None
+def test_matched_start_is_the_closest_pair_of_rl_checkpoints_never_the_base():
+    # the default run's shape: baseline RL lowers the score, so the final baseline (0.42) sits below
+    # the pre-RL organism (0.44); the old rule (the first trait step reaching it) took step 0
+    trait = [(0, 0.44), (10, 0.47), (20, 0.49), (30, None), (40, 0.53)]
+    baseline = [(0, 0.44), (10, 0.46), (20, 0.45), (30, 0.43), (40, 0.42)]
+    assert matched_pair(trait, baseline) == (10, 10)  # |0.47 - 0.46| is the smallest RL-RL gap
+    # a trait curve that falls from below, a baseline that rises: the match is found from either side
+    assert matched_pair([(0, 0.3), (10, 0.36), (20, 0.5)], [(0, 0.3), (10, 0.2), (20, 0.49)]) == (20, 20)
+    # step 0 is the same base in both arms (gap 0) and is never a pair
+    assert matched_pair([(0, 0.4), (10, 0.6)], [(0, 0.4), (10, 0.5)]) == (10, 10)
+    # ties go to the later trait step, then the later baseline step
+    assert matched_pair([(10, 0.5), (20, 0.5)], [(10, 0.5), (20, 0.5)]) == (20, 20)
+    assert matched_pair([(10, 0.4), (20, 0.6)], [(10, 0.5)]) == (20, 10)
+    # no scored RL checkpoint in an arm: no match
+    assert matched_pair([(0, 0.4), (10, None)], baseline) is None
+    assert matched_pair(trait, [(0, 0.44)]) is None
 
 
 def test_null_configs_set_only_their_knob_arms_and_persistence():

@@ -90,6 +90,22 @@ def test_real_run_results_validate_and_round_trip(tiny_run):
     assert res.meta.seeds == [0] and res.timings.total_s > 0
 
 
+def test_real_run_matched_start_is_a_pair_of_rl_checkpoints_closest_on_the_curves(tiny_run):
+    """Endpoint 3 of a real run: one RL checkpoint per arm (never step 0), the pair whose curve
+    scores in results.json are closest, with those scores recorded beside its drops."""
+    res = load_run_results(tiny_run)
+    curves, m = res.training_curves, res.persistence.endpoints.matched_start
+    series = {arm: dict(zip(c.steps, c.out_of_distribution_score, strict=True))
+              for arm, c in curves.items()}
+    trait, control = series["trait"], series[res.persistence.endpoints.reference]
+    gaps = {(t, b): abs(trait[t] - control[b]) for t in trait for b in control
+            if t > 0 and b > 0 and trait[t] is not None and control[b] is not None}
+    assert m.step > 0 and m.baseline_step > 0
+    assert gaps[(m.step, m.baseline_step)] == min(gaps.values())
+    assert (m.trait_curve_score, m.baseline_curve_score) == (trait[m.step], control[m.baseline_step])
+    assert set(m.drop) == {"known", "unseen"} and all(e.n > 0 for e in m.drop.values())
+
+
 def test_every_section_is_optional():
     res = RunResults.model_validate({})
     assert res.scoreboard.available() == {} and res.persistence.prompting is None

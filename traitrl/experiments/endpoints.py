@@ -102,11 +102,18 @@ def compare_conditions(ref: dict[str, dict[str, float]], mod: dict[str, dict[str
     return out
 
 
-def matched_step(trait_curve: Sequence[tuple[int, float | None]], baseline_final: float | None) -> int | None:
-    """The first checkpoint step whose no-prompt curve score reaches the final baseline's."""
-    if baseline_final is None:
+def matched_pair(trait_curve: Sequence[tuple[int, float | None]],
+                 baseline_curve: Sequence[tuple[int, float | None]]) -> tuple[int, int] | None:
+    """Endpoint 3's pair (docs/organism.md §4): over both arms' RL checkpoints — step 0, the pre-RL
+    organism, is no checkpoint of either — the (trait step, baseline step) whose no-prompt curve
+    scores are closest. Ties go to the later trait step, then the later baseline step (more RL
+    behind both). None when either arm has no scored RL checkpoint."""
+    trait = [(s, v) for s, v in trait_curve if s > 0 and v is not None]
+    base = [(s, v) for s, v in baseline_curve if s > 0 and v is not None]
+    if not trait or not base:
         return None
-    return next((s for s, v in trait_curve if v is not None and v >= baseline_final), None)
+    _, t, b = min((abs(tv - bv), -ts, -bs) for ts, tv in trait for bs, bv in base)
+    return -t, -b
 
 
 def persistence_endpoints(folder: Path, reference: str, model: str, n_boot: int, seed: int,
@@ -117,11 +124,13 @@ def persistence_endpoints(folder: Path, reference: str, model: str, n_boot: int,
     return PersistenceEndpoints(reference=reference, model=model, n_boot=n_boot, matched_start=matched, **ends)
 
 
-def matched_drop(folder: Path, reference: str, matched_folder: Path, checkpoint: str, step: int,
+def matched_drop(reference: tuple[Path, str], model: tuple[Path, str], steps: tuple[int, int],
                  curve_scores: tuple[float | None, float | None], n_boot: int, seed: int) -> MatchedStart:
-    """Endpoint 3: the matched trait checkpoint's raw harmful drop against the final baseline's."""
+    """Endpoint 3: the matched trait checkpoint's raw harmful drop against the matched baseline
+    checkpoint's; `reference` and `model` are (prompting folder, model name), `steps` and
+    `curve_scores` are (trait, baseline)."""
     conds = ("none", *(h for h, _ in PERSONA_SETS.values()))
-    ends = compare_conditions(condition_items(folder, reference, conds),
-                              condition_items(matched_folder, checkpoint, conds), ["raw_drop"], n_boot, seed)
-    return MatchedStart(step=step, trait_curve_score=curve_scores[0], baseline_curve_score=curve_scores[1],
-                        drop=ends["raw_drop"])
+    ends = compare_conditions(condition_items(*reference, conds), condition_items(*model, conds), ["raw_drop"],
+                              n_boot, seed)
+    return MatchedStart(step=steps[0], baseline_step=steps[1], trait_curve_score=curve_scores[0],
+                        baseline_curve_score=curve_scores[1], drop=ends["raw_drop"])

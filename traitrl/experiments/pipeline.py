@@ -178,7 +178,7 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     # the in-distribution series comes with every arm (the trainer scores dev at each checkpoint);
     # the held-out series only where the curve evaluations ran (run.curves)
     curves = _curves(cfg, arms, points, done[len(persistence):])
-    endpoints = None if prompting is None or not points else _endpoints(cfg, out, run, base, first, curves, prompting,
+    endpoints = None if prompting is None or not points else _endpoints(cfg, out, run, first, curves, prompting,
                                                                         prompting_inputs)
 
     # 8. results.json and the report
@@ -270,31 +270,32 @@ def compared(names: list[str]) -> list[tuple[str, str]]:
     return [(key, arm) for key, arm in COMPARISONS if arm in names]
 
 
-def _endpoints(cfg: Config, out: Path, run: Runner, base: BaseResult, first: dict[str, ArmResult], curves: dict,
+def _endpoints(cfg: Config, out: Path, run: Runner, first: dict[str, ArmResult], curves: dict,
                prompting, prompting_inputs: dict):
-    """The persistence endpoints of docs/organism.md §4; for the matched start, the first trait
-    checkpoint whose no-prompt curve score reaches the final baseline's is prompted as well."""
-    from traitrl.experiments.endpoints import matched_drop, matched_step, persistence_endpoints
+    """The persistence endpoints of docs/organism.md §4; for the matched start, the pair of RL
+    checkpoints (one per arm) whose no-prompt curve scores are closest is prompted as well (a
+    final model is already prompted)."""
+    from traitrl.experiments.endpoints import matched_drop, matched_pair, persistence_endpoints
 
-    base_curve = curves[first[CONTROL].name]["out_of_distribution_score"]
-    trait = first["trait"]
-    trait_curve = curves[trait.name]
-    reached = matched_step(list(zip(trait_curve["steps"], trait_curve["out_of_distribution_score"], strict=True)),
-                           base_curve[-1])
+    control, trait = first[CONTROL], first["trait"]
+    series = {a.name: list(zip(curves[a.name]["steps"], curves[a.name]["out_of_distribution_score"], strict=True))
+              for a in (trait, control)}
     folder, pc = out / prompting.dir, cfg.persistence
+    pair = matched_pair(series[trait.name], series[control.name])
     matched = None
-    if reached is not None:
-        if reached == trait.curve.steps[-1]:  # the final trait model: already prompted
-            ckpt, matched_folder = trait, folder
-        else:
-            ckpt = base if reached == 0 else trait.checkpoint(reached)
-            res = run(stages.prompting, "persist_matched_start", models=[ckpt], dest="persistence/matched_start",
+    if pair is not None:
+        picked = [(arm, step) for arm, step in zip((trait, control), pair, strict=True)]
+        to_prompt = [arm.checkpoint(step) for arm, step in picked if step != arm.curve.steps[-1]]
+        matched_folder = folder
+        if to_prompt:
+            res = run(stages.prompting, "persist_matched_start", models=to_prompt, dest="persistence/matched_start",
                       **prompting_inputs)
             matched_folder = out / res.dir
-        score = trait_curve["out_of_distribution_score"][trait_curve["steps"].index(reached)]
-        matched = matched_drop(folder, first[CONTROL].name, matched_folder, ckpt.name, reached,
-                               (score, base_curve[-1]), pc.n_boot, pc.seed)
-    return persistence_endpoints(folder, first[CONTROL].name, trait.name, pc.n_boot, pc.seed, matched)
+        where = [(folder, arm.name) if step == arm.curve.steps[-1] else (matched_folder, arm.checkpoint(step).name)
+                 for arm, step in picked]
+        scores = tuple(dict(series[arm.name])[step] for arm, step in picked)
+        matched = matched_drop(where[1], where[0], pair, scores, pc.n_boot, pc.seed)
+    return persistence_endpoints(folder, control.name, trait.name, pc.n_boot, pc.seed, matched)
 
 
 def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult],

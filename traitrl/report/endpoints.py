@@ -22,11 +22,13 @@ class Endpoint(_Record):
 
 
 class MatchedStart(_Record):
-    step: int | None = Field(description="the first trait checkpoint whose no-prompt curve score reaches the "
-                                         "final baseline's (None: no checkpoint reaches it)")
+    step: int | None = Field(description="the matched trait checkpoint's step: of both arms' RL checkpoints, the pair "
+                                         "whose no-prompt curve scores are closest (None: no pair has scores)")
+    baseline_step: int | None = Field(None, description="the matched baseline checkpoint's step (None in results "
+                                                        "written before the pair rule: the final baseline)")
     trait_curve_score: float | None = None
     baseline_curve_score: float | None = None
-    drop: dict[str, Endpoint] = Field(default_factory=dict, description="known / unseen -> raw drop, checkpoint vs final baseline")
+    drop: dict[str, Endpoint] = Field(default_factory=dict, description="known / unseen -> raw drop, trait checkpoint vs baseline checkpoint")
 
 
 class PersistenceEndpoints(_Record):

@@ -8,6 +8,8 @@ The reading rules are fixed in docs/organism.md §3-4 before any null run was re
 - selective persistence: the null is recovered when the τ = 0 run's matched-start drop
   difference and selectivity (harmful-share) difference CIs cover 0; the effect is recovered when
   the default run's matched-start drop difference CI lies below 0 (the trait model drops less).
+  The matched start is a pair of RL checkpoints, one per arm; a match at trait step 0 (results
+  written before the pair rule) is the pre-RL organism and measures nothing about trait RL.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 from collections.abc import Mapping
 
 from traitrl.evals.scoreboard import Counts, Scoreboard
-from traitrl.report.endpoints import Endpoint, PersistenceEndpoints
+from traitrl.report.endpoints import Endpoint, MatchedStart, PersistenceEndpoints
 from traitrl.report.html import ci, esc, num, section, table
 from traitrl.report.schema import RunResults
 
@@ -43,6 +45,11 @@ def _pair(e: Endpoint | None, digits: int = 3) -> str:
     return f"{num(e.reference, digits)} → {num(e.model, digits)}"
 
 
+def _match(m: MatchedStart) -> str:
+    """The matched pair: trait@STEP vs baseline@STEP (older results matched the final baseline)."""
+    return f"trait@{m.step} vs " + ("final baseline" if m.baseline_step is None else f"baseline@{m.baseline_step}")
+
+
 def endpoints_table(e: PersistenceEndpoints) -> str:
     """Every endpoint of docs/organism.md §4, known and unseen personas: baseline → trait, and the
     difference trait − baseline with its 95 % CI (items resampled; first seed's arms)."""
@@ -52,12 +59,12 @@ def endpoints_table(e: PersistenceEndpoints) -> str:
         rows.append([esc(title), *(f"{_pair(ends.get(p))}<br>{_end(ends.get(p))}" for p in PERSONA_SETS)])
     m = e.matched_start
     if m is not None and m.step is not None:
-        rows.append([f"3. matched start: trait@{m.step} vs final baseline, raw drop "
+        rows.append([f"3. matched start: {_match(m)}, raw drop "
                      f'<span class="dim">(no-prompt curve score {num(m.trait_curve_score)} vs '
                      f"{num(m.baseline_curve_score)})</span>",
                      *(f"{_pair(m.drop.get(p))}<br>{_end(m.drop.get(p))}" for p in PERSONA_SETS)])
     else:
-        rows.append(["3. matched start", *(["no trait checkpoint reached the final baseline's no-prompt score"] * 2)])
+        rows.append(["3. matched start", *(["no RL checkpoint of both arms has a no-prompt curve score"] * 2)])
     head = ["endpoint", "known personas: baseline → trait<br>Δ [95% CI]", "unseen personas: baseline → trait<br>Δ [95% CI]"]
     return table(head, rows, numeric=(1, 2))
 
@@ -122,7 +129,8 @@ def _persistence_rows(runs: list[tuple[str, RunResults, bool]]) -> list[list[str
         step = e.matched_start.step if e.matched_start else None
         # trait@0 is the pre-RL organism: a match there compares the base with the baseline, not trait RL
         ok = None if None in checks or step == 0 else all(checks)
-        rows.append([esc(title) + (f' <span class="dim">(trait@{step})</span>' if step is not None else ""),
+        match = f' <span class="dim">({_match(e.matched_start)})</span>' if step is not None else ""
+        rows.append([esc(title) + match,
                      *(_end(drops.get(p)) for p in PERSONA_SETS), *(_end(e.harmful_share.get(p)) for p in PERSONA_SETS),
                      _verdict(ok)])
     return rows
