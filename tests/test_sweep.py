@@ -41,8 +41,8 @@ def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tiny_run, tmp_path):
     adopted = {label for label, m in markers.items() if m.get("shared_from") == "trait_fraction-0.05"}
     assert {"train_baseline", "eval_baseline", "eval_base", "eval_base_known_careful", "eval_base_known_harmful",
             "curve_base"} <= adopted
-    # (the matched start may be adopted: at 0.05 the 8-row mix holds no trait row, so its trait
-    # checkpoint is the base, the same in both cells)
+    # (the matched start may be adopted: where the pair's trait checkpoint is the trait arm's final
+    # model, only the baseline checkpoint is prompted, the same in both cells)
     assert not any(label.startswith(("train_trait", "eval_trait", "curve_trait", "persist_prompting")) for label in adopted)
     cells = tmp_path / "local" / "cells"
     for name in ("trait_fraction-0.05", "trait_fraction-0.25"):
