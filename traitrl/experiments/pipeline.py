@@ -284,17 +284,15 @@ def _endpoints(cfg: Config, out: Path, run: Runner, first: dict[str, ArmResult],
     pair = matched_pair(series[trait.name], series[control.name])
     matched = None
     if pair is not None:
-        picked = [(arm, step) for arm, step in zip((trait, control), pair, strict=True)]
-        to_prompt = [arm.checkpoint(step) for arm, step in picked if step != arm.curve.steps[-1]]
-        matched_folder = folder
-        if to_prompt:
-            res = run(stages.prompting, "persist_matched_start", models=to_prompt, dest="persistence/matched_start",
-                      **prompting_inputs)
-            matched_folder = out / res.dir
-        where = [(folder, arm.name) if step == arm.curve.steps[-1] else (matched_folder, arm.checkpoint(step).name)
-                 for arm, step in picked]
+        picked = list(zip((trait, control), pair, strict=True))
+        final = [step == arm.curve.steps[-1] for arm, step in picked]
+        models = [arm if last else arm.checkpoint(step) for (arm, step), last in zip(picked, final, strict=True)]
+        to_prompt = [m for m, last in zip(models, final, strict=True) if not last]
+        matched_folder = out / run(stages.prompting, "persist_matched_start", models=to_prompt,
+                                   dest="persistence/matched_start", **prompting_inputs).dir if to_prompt else folder
+        t_at, b_at = [(folder if last else matched_folder, m.name) for m, last in zip(models, final, strict=True)]
         scores = tuple(dict(series[arm.name])[step] for arm, step in picked)
-        matched = matched_drop(where[1], where[0], pair, scores, pc.n_boot, pc.seed)
+        matched = matched_drop(b_at, t_at, pair, scores, pc.n_boot, pc.seed)
     return persistence_endpoints(folder, control.name, trait.name, pc.n_boot, pc.seed, matched)
 
 
