@@ -122,27 +122,17 @@ def tiny_run(request, tmp_path_factory) -> Path:
     return kept
 
 
-def adopt_tiny_organism(tiny_run: Path, out: Path, sweep: bool = False) -> None:
+def adopt_tiny_organism(tiny_run: Path, out: Path) -> None:
     """Give the run folder `out` the tiny run's organism stage, adopted (hard-linked, marker after
     the folder) the way a sweep cell adopts a stage of another cell, so a `traitrl run` with the
     TINY_RUN overrides into `out` skips the organism build. The marker's key is the stage key the
     run derives, so a test whose overrides changed the organism would rebuild it, not reuse it.
-    `sweep`: `out` is a sweep folder, whose shared organism stage is `stages/organism-KEY.json`
-    with its folder at `organisms/KEY`."""
-    import os
-    import shutil
-
-    from traitrl.atomic import write_json
+    (A sweep reuses it with `traitrl sweep --reuse KEPT`.)"""
     from traitrl.experiments.cache import StageCache
 
     kept = tiny_run.parent
     marker = json.loads((kept / "stages" / "organism.json").read_text(encoding="utf-8"))
-    if not sweep:
-        assert StageCache(out).adopt([kept], "organism", marker["key"], marker["outputs"]["path"])
-        return
-    label, dest = f"organism-{marker['key']}", f"organisms/{marker['key']}"
-    shutil.copytree(kept / marker["outputs"]["path"], out / dest, copy_function=os.link)
-    write_json(out / "stages" / f"{label}.json", {**marker, "name": label, "outputs": {**marker["outputs"], "path": dest}})
+    assert StageCache(out).adopt([kept], "organism", marker["key"], marker["outputs"]["path"])
 
 
 def _tiny_run_into(kept: Path, root: Path, tmp_path_factory) -> None:

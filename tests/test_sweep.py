@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, adopt_tiny_organism, run_cli
+from tests.conftest import REPO, run_cli
 
 
-def _sweep(out: Path, *sets: str) -> dict:
+def _sweep(out: Path, *sets: str, reuse: Path | None = None) -> dict:
     args = [sys.executable, "-m", "traitrl", "sweep", "--config", "configs/sweeps/smoke.yaml", "--out", str(out)]
     for s in sets:
         args += ["--set", s]
+    if reuse is not None:
+        args += ["--reuse", str(reuse)]
     env = {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -28,13 +30,20 @@ def _sweep(out: Path, *sets: str) -> dict:
 def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tiny_run, tmp_path):
     pytest.importorskip("ray")
     # the shared organism is built in the sweep's own process on either backend (only the cells'
-    # stages go to the executor), so both sweeps adopt the session tiny run's (the same stage key)
-    for backend in ("local", "ray"):
-        adopt_tiny_organism(tiny_run, tmp_path / backend, sweep=True)
-    local = _sweep(tmp_path / "local", "run.workers=2")
+    # stages go to the executor), so both sweeps reuse the session tiny run's (`--reuse`: a run
+    # folder whose organism stage has the same key), hard-linked, not rebuilt
+    kept = tiny_run.parent
+    local = _sweep(tmp_path / "local", "run.workers=2", reuse=kept)
     assert [c["name"] for c in local["cells"]] == ["trait_fraction-0.05", "trait_fraction-0.25"]
     assert [c["overrides"] for c in local["cells"]] == [{"train.trait_fraction": 0.05}, {"train.trait_fraction": 0.25}]
-    assert len(list((tmp_path / "local" / "organisms").iterdir())) == 1  # both cells share one organism
+    organisms = list((tmp_path / "local" / "organisms").iterdir())
+    assert len(organisms) == 1  # both cells share one organism
+    run_marker = json.loads((kept / "stages" / "organism.json").read_text())
+    marker = json.loads((tmp_path / "local" / "stages" / f"organism-{run_marker['key']}.json").read_text())
+    assert marker["shared_from"] == kept.name and marker["outputs"]["path"] == f"organisms/{run_marker['key']}"
+    assert organisms[0].name == run_marker["key"]
+    assert ((organisms[0] / "model.safetensors").stat().st_ino
+            == (kept / run_marker["outputs"]["path"] / "model.safetensors").stat().st_ino)
     # the second cell adopts the first cell's baseline arm and every evaluation of the base and
     # the baseline (their keys do not depend on the trait fraction); its trait arm is its own
     markers = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "local" / "cells" / "trait_fraction-0.25" / "stages").glob("*.json")}
@@ -58,7 +67,7 @@ def test_smoke_sweep_on_the_local_pool_and_on_ray_agree(tiny_run, tmp_path):
         assert frac == pytest.approx(round(8 * c["overrides"]["train.trait_fraction"]) / 8)
     html = (tmp_path / "local" / "report.html").read_text()
     assert "trait_fraction-0.25" in html and "data:image/png;base64" in html
-    on_ray = _sweep(tmp_path / "ray", "run.backend=ray")
+    on_ray = _sweep(tmp_path / "ray", "run.backend=ray", reuse=kept)
     assert on_ray == local
 
 
@@ -68,6 +77,10 @@ def test_a_bad_sweep_file_is_refused_before_any_work(tmp_path):
     res = run_cli("sweep", "--config", str(bad), "--out", str(tmp_path / "out"))
     assert res.returncode == 2
     assert "trait_fractoin" in res.stderr and "cell trait_fractoin-0.1" in res.stderr
+    assert not (tmp_path / "out").exists()
+    res = run_cli("sweep", "--config", "configs/sweeps/smoke.yaml", "--out", str(tmp_path / "out"),
+                  "--reuse", str(tmp_path / "no-such-run"))
+    assert res.returncode == 2 and "no-such-run: not a run or sweep folder" in res.stderr
     assert not (tmp_path / "out").exists()
     empty = tmp_path / "empty.yaml"
     empty.write_text("grid: {}\n")

@@ -306,6 +306,7 @@ def sweep(
     config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (e.g. configs/sweeps/smoke.yaml).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: cells/NAME run folders, sweep.json, report.html.")],
     set_: SetOpt = None,
+    reuse: Annotated[list[Path] | None, typer.Option("--reuse", help="A finished run or sweep folder whose stages with the same key (organism, baseline arms, their evaluations) are adopted, hard-linked, instead of rerun; repeatable.")] = None,
 ) -> None:
     """A grid of runs over config keys (trait fraction, corpus.rho, seeds, leave-one-trait-out):
     every cell a cached, resumable run; cells with the same corpus share one organism. Writes
@@ -313,7 +314,7 @@ def sweep(
     in-distribution gain and persistence endpoint."""
     from traitrl.experiments.sweep import run_sweep
 
-    path = run_sweep(config, out, set_)
+    path = run_sweep(config, out, set_, reuse or ())
     console.print(f"wrote {path} and {out / 'report.html'}")
 
 

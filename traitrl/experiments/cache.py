@@ -46,21 +46,30 @@ class StageCache:
             return None
         return marker if isinstance(marker, dict) and marker.get("key") == key else None
 
-    def adopt(self, peers: Sequence[Path], label: str, key: str, dest: str | None) -> bool:
+    def adopt(self, peers: Sequence[Path], label: str, key: str, dest: str | None,
+              peer_label: str | None = None, peer_dest: str | None = None) -> bool:
         """Take a completed stage with this label and key from a peer run folder (a sweep's other
-        cells): its output `dest` (a file or folder, with the `STEM.*-logs` folders beside a file)
-        is hard-linked in — copied where links cannot be made — and its marker written after it,
-        naming the peer. Only stages that name their `dest` can be adopted."""
+        cells, a reused run): its output `dest` (a file or folder, with the `STEM.*-logs` folders
+        beside a file) is hard-linked in — copied where links cannot be made — and its marker
+        written after it, naming the peer. `peer_label` / `peer_dest`: the stage's label and output
+        in the peer where they differ from ours (a run folder's `organism` is a sweep's
+        `organisms/KEY`). Only stages that name their `dest` can be adopted."""
         if dest is None or self.lookup(label, key) is not None:
             return False
-        for peer in peers:
-            marker = StageCache(peer).lookup(label, key)
-            if marker is None:
+        peer_label, peer_dest = peer_label or label, peer_dest or dest
+        for peer in map(Path, peers):
+            marker = StageCache(peer).lookup(peer_label, key)
+            src = peer / peer_dest
+            if marker is None or not src.exists():
                 continue
-            src = Path(peer) / dest
-            for rel in [Path(dest), *(p.relative_to(peer) for p in src.parent.glob(f"{src.stem}.*-logs") if src.is_file())]:
-                _link_tree(Path(peer) / rel, self.dir.parent / rel)
-            write_json(self._marker(label), {**marker, "shared_from": str(Path(peer).name)})
+            logs = [p.name for p in src.parent.glob(f"{src.stem}.*-logs")] if src.is_file() else []
+            _link_tree(src, self.dir.parent / dest)
+            for name in logs:
+                _link_tree(src.parent / name, (self.dir.parent / dest).parent / name.replace(src.stem, Path(dest).stem, 1))
+            outputs = marker["outputs"]
+            if peer_dest != dest and outputs.get("path") == peer_dest:
+                outputs = {**outputs, "path": dest}
+            write_json(self._marker(label), {**marker, "name": label, "outputs": outputs, "shared_from": peer.name})
             self.shared.append(label)
             return True
         return False

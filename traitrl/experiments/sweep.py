@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,28 @@ def _name(overrides: dict[str, Any]) -> str:
     return "_".join(f"{k.split('.')[-1]}-{_yaml(v)}".replace("/", "-").replace(" ", "") for k, v in overrides.items())
 
 
-def run_sweep(path: Path, out: Path, overrides: list[str] | None = None) -> Path:
-    """Run every cell (organisms shared by key), then write `sweep.json` and `report.html`."""
+def reuse_folders(reuse: Sequence[Path], out: Path) -> tuple[Path, ...]:
+    """The folders whose completed stages a sweep may adopt: each reused run folder with its null
+    runs, or a reused sweep folder with its cells. Checked before any work."""
+    from traitrl.experiments.nulls import NULLS_DIR
+
+    folders: list[Path] = []
+    for r in map(Path, reuse):
+        if not (r / "stages").is_dir():
+            raise UserError(f"--reuse {r}: not a run or sweep folder (no stages/ in it); "
+                            "give a folder written by `traitrl run` or `traitrl sweep`")
+        if r.resolve() == out.resolve():
+            raise UserError(f"--reuse {r}: is the sweep's own folder (--out); its stages are reused anyway")
+        folders.append(r)
+        for sub in (NULLS_DIR, "cells"):
+            folders += sorted(p for p in (r / sub).glob("*") if (p / "stages").is_dir())
+    return tuple(folders)
+
+
+def run_sweep(path: Path, out: Path, overrides: list[str] | None = None, reuse: Sequence[Path] = ()) -> Path:
+    """Run every cell (organisms shared by key), then write `sweep.json` and `report.html`.
+    `reuse`: finished run or sweep folders whose stages with a matching key (the organism, the
+    baseline arms and their evaluations) are adopted instead of rerun."""
     from traitrl.console import console
     from traitrl.experiments import stages
     from traitrl.experiments.pipeline import run_experiment
@@ -114,19 +135,24 @@ def run_sweep(path: Path, out: Path, overrides: list[str] | None = None) -> Path
     from traitrl.experiments.sweep_summary import summarize, write_sweep
 
     spec, cells, configs = load_sweep(path, overrides)
+    sources = reuse_folders(reuse, out)
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]sweep {spec.name}[/bold]: {len(cells)} cells")
     shared = Runner(next(iter(configs.values())), out)
     # every cell may adopt a completed stage of another with the same key (the baseline arms of a
     # trait-fraction or leave-one-out grid, their evaluations, the base's evaluations)
-    cell_dirs = tuple(out / "cells" / c.name for c in cells)
+    cell_dirs = (*(out / "cells" / c.name for c in cells), *sources)
     for i, cell in enumerate(cells, 1):
         cfg = configs[cell.name]
         console.print(f"[bold]cell {i}/{len(cells)}[/bold] {cell.name}: {cell.overrides}")
         base = None
         if cfg.policy.model is None:  # one organism per distinct (world, corpus, organism): built once
             key = derive_key(stages.organism.spec, cfg, {})
-            org = shared(stages.organism, f"organism-{key}", config=cfg, dest=f"organisms/{key}")
+            label, dest = f"organism-{key}", f"organisms/{key}"
+            if (shared.cache.adopt(sources, label, key, dest)  # a reused sweep's organism
+                    or shared.cache.adopt(sources, label, key, dest, peer_label="organism", peer_dest="organism")):
+                console.print(f"organism {key[:12]}: reused from {shared.cache.lookup(label, key)['shared_from']}")
+            org = shared(stages.organism, label, config=cfg, dest=dest)
             cell_dir = out / "cells" / cell.name
             base = org.model_copy(update={"path": os.path.relpath(out / org.path, cell_dir)})
         run_experiment(cfg, out / "cells" / cell.name, seeds=spec.seeds, base=base, peers=cell_dirs)

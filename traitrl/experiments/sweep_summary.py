@@ -10,7 +10,7 @@ import numpy as np
 
 from traitrl.atomic import write_text
 from traitrl.report.schema import RunResults, load_run_results
-from traitrl.report.sweep import CellSummary, SeedMean, SweepSummary, render_sweep
+from traitrl.report.sweep import ALL_EVALS, CellSummary, SeedMean, SweepSummary, render_sweep
 from traitrl.train.arms import CONTROL
 
 
@@ -35,14 +35,17 @@ def _cell(cell, res: RunResults) -> CellSummary:
     base, trait = _labels(res, CONTROL), _labels(res, "trait")
     seeds = sorted(set(base) & set(trait))
     deltas, gains = [], []
+    by_family: dict[str, list[float]] = {}
     for s in seeds:
-        diffs = []
+        diffs: dict[str, list[float]] = {}
         for e in res.evals:
             b, t = e.scores.get(base[s]), e.scores.get(trait[s])
             if b is not None and t is not None and b.value is not None and t.value is not None:
-                diffs.append((t.value - b.value) * (1 if e.higher_is_better else -1))
+                diffs.setdefault(e.family, []).append((t.value - b.value) * (1 if e.higher_is_better else -1))
         if diffs:
-            deltas.append(float(np.mean(diffs)))
+            deltas.append(float(np.mean([d for ds in diffs.values() for d in ds])))
+        for family, ds in diffs.items():
+            by_family.setdefault(family, []).append(float(np.mean(ds)))
         cb, ct = res.training_curves.get(base[s]), res.training_curves.get(trait[s])
         if cb and ct and cb.in_distribution_trait_score[-1] is not None and ct.in_distribution_trait_score[-1] is not None:
             gains.append(ct.in_distribution_trait_score[-1] - cb.in_distribution_trait_score[-1])
@@ -53,6 +56,7 @@ def _cell(cell, res: RunResults) -> CellSummary:
         improved_holm=sb.holm.improved if sb else 0, improved_bh=sb.bh.improved if sb else 0,
         regressed_bh=sb.bh.regressed if sb else 0,
         mean_delta=seed_mean(deltas), in_distribution_gain=seed_mean(gains),
+        family_delta={f: seed_mean(v) for f, v in sorted(by_family.items()) if len(v) == len(deltas)},
         harmful_drop_difference=_drop_difference(res, base.get(seeds[0]) if seeds else None,
                                                  trait.get(seeds[0]) if seeds else None),
     )
@@ -69,9 +73,27 @@ def _drop_difference(res: RunResults, base: str | None, trait: str | None) -> fl
     return drops[0] - drops[1]
 
 
+def paired_difference(a: SeedMean, b: SeedMean) -> SeedMean:
+    """a − b seed by seed (cells of one sweep share their RL seeds and baseline arms)."""
+    if len(a.per_seed) != len(b.per_seed):
+        return SeedMean(value=None)
+    return seed_mean([x - y for x, y in zip(a.per_seed, b.per_seed, strict=True)])
+
+
+def _against_reference(cell: CellSummary, rows: list[CellSummary]) -> CellSummary:
+    """A leave-one-out cell with its differences from the cell with the same overrides and every trait."""
+    rest = {k: v for k, v in cell.overrides.items() if k != "train.include_traits"}
+    ref = next((c for c in rows if c.left_out is None and c.overrides == rest), None)
+    if cell.left_out is None or ref is None:
+        return cell
+    diff = {ALL_EVALS: paired_difference(cell.mean_delta, ref.mean_delta)}
+    diff |= {f: paired_difference(m, ref.family_delta[f]) for f, m in cell.family_delta.items() if f in ref.family_delta}
+    return cell.model_copy(update={"reference_difference": diff})
+
+
 def summarize(spec, cells, out: Path) -> SweepSummary:
     rows = [_cell(c, load_run_results(out / "cells" / c.name / "results.json")) for c in cells]
-    return SweepSummary(name=spec.name, grid=spec.grid, cells=rows)
+    return SweepSummary(name=spec.name, grid=spec.grid, cells=[_against_reference(c, rows) for c in rows])
 
 
 def write_sweep(summary: SweepSummary, out: Path) -> Path:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from traitrl.report.html import esc, figure, num, page, table
 
+ALL_EVALS = "all"
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -40,6 +42,11 @@ class CellSummary(_Record):
     in_distribution_gain: SeedMean = Field(description="final dev trait score, trait - baseline, per seed")
     harmful_drop_difference: float | None = Field(
         description="known harmful persona drop (none - harmful), trait - baseline, first seed; negative = trait resists more")
+    family_delta: dict[str, SeedMean] = Field(
+        default_factory=dict, description="eval family -> trait - baseline, mean over the family's evals, per seed")
+    reference_difference: dict[str, SeedMean] = Field(
+        default_factory=dict, description="a leave-one-out cell: its mean delta minus its reference cell's (the same "
+                                          "overrides with every trait), seed by seed, over all evals ('all') and per family")
 
 
 class SweepSummary(_Record):
@@ -108,6 +115,21 @@ def key_plot(summary: SweepSummary, key: str) -> bytes | None:
     return buf.getvalue()
 
 
+def _loo_family_table(loo: list[CellSummary]) -> str:
+    families = sorted({f for c in loo for f in c.reference_difference if f != ALL_EVALS})
+    rows = [[esc(c.left_out or ""), *(_marked(c.reference_difference.get(f)) for f in (ALL_EVALS, *families))]
+            for c in loo]
+    return table(["left out", "all evals", *map(esc, families)], rows, numeric=range(1, len(families) + 2))
+
+
+def _marked(m: SeedMean | None) -> str:
+    """The paired mean difference; bold where its seed interval excludes 0."""
+    if m is None or m.value is None:
+        return "—"
+    text = num(m.value, 3, True)
+    return f"<b>{text}</b>" if m.ci and (m.ci[0] > 0 or m.ci[1] < 0) else text
+
+
 def render_sweep(summary: SweepSummary) -> str:
     ref = [c for c in summary.cells if c.left_out is None]
     loo = [c for c in summary.cells if c.left_out is not None]
@@ -124,7 +146,11 @@ def render_sweep(summary: SweepSummary) -> str:
         body += ('<section id="loo"><h2>Leave one trait out</h2><p>Each cell trains trait RL on every trait '
                  "but one (<code>train.include_traits</code>); compare with the cells above.</p>"
                  + table(["left out", *HEADER[1:]], [[esc(c.left_out or ""), *r[1:]] for c, r in zip(loo, _rows(loo), strict=True)],
-                         numeric=range(2, 10)) + "</section>")
+                         numeric=range(2, 10))
+                 + "<p>Which traits carry the effect: each cell's mean Δ (trait − baseline), over all held-out "
+                 "evals and per eval family, minus its reference cell's, seed by seed (the cells share RL seeds "
+                 "and baseline arms); bold where the t-interval over seeds excludes 0. Negative: leaving the "
+                 "trait out lost transfer there.</p>" + _loo_family_table(loo) + "</section>")
     header = f'<div class="kicker">traitrl · sweep report</div><h1>{esc(summary.name)}</h1>'
     toc = [("cells", "Cells"), *((f"key-{k}", k) for k in _numeric_keys(summary)), *([("loo", "Leave one out")] if loo else [])]
     return page(f"traitrl sweep: {summary.name}", header, toc, body,
