@@ -86,3 +86,16 @@ def test_a_bad_sweep_file_is_refused_before_any_work(tmp_path):
     empty.write_text("grid: {}\n")
     res = run_cli("sweep", "--config", str(empty), "--out", str(tmp_path / "out"))
     assert res.returncode == 2 and "nothing to sweep" in res.stderr
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_file_validates_with_every_cell_config(path):
+    from traitrl.experiments.sweep import load_sweep
+
+    spec, cells, configs = load_sweep(path)
+    assert len(cells) == len(configs) == len({c.name for c in cells}) > 0
+    for cell in cells:  # every grid value reached its cell's config
+        cfg = configs[cell.name].model_dump()
+        for key, value in cell.overrides.items():
+            section, field = key.split(".")
+            assert cfg[section][field] == value, (cell.name, key)
