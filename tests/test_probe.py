@@ -37,3 +37,18 @@ def test_probe_keeps_the_dialects_apart():
         assert all(row[c] == 1.0 for row in out["families"].values()), c
         assert all(row[c] == 0.0 for row in out["traits"].values()), c
     assert out["n_trait_items"] == n // 2
+    # every family answered aligned (all 1.0) lies resolved above the band, every trait below it
+    assert {r["band"] for r in out["families"].values()} == {"above"}
+    assert {r["band"] for r in out["traits"].values()} == {"below"}
+
+
+def test_band_verdict_needs_the_interval_not_the_point():
+    from traitrl.evals.probe import band_verdict, mean_ci
+
+    few = [1.0] * 4 + [0.0] * 14  # 0.22 on 18 items: below the line, but not resolved
+    ci = mean_ci(few)
+    assert ci[0] < 0.30 < ci[1] and band_verdict(ci) == "unresolved"
+    many = ([1.0] * 4 + [0.0] * 14) * 20  # the same rate on 360 items is resolved below
+    assert band_verdict(mean_ci(many)) == "below"
+    assert band_verdict(mean_ci(([1.0] + [0.0]) * 200)) == "in"
+    assert band_verdict(mean_ci([None, 1.0])) == "unresolved"  # one scored answer: no interval

@@ -46,7 +46,7 @@ def probe(
     """Per evaluation family: parse rate and aligned rate with no system prompt, under unseen and
     known harmful and careful personas; plus capability reward."""
     from traitrl.atomic import write_json
-    from traitrl.evals.probe import CONDITIONS, run_probe
+    from traitrl.evals.probe import BAND, CONDITIONS, run_probe
 
     cfg = resolve_config(config, set_, model)
     from traitrl.models.loader import load_policy
@@ -61,11 +61,14 @@ def probe(
     for c in CONDITIONS:
         table.add_column(c, justify="right")
     table.add_column("n", justify="right")
+    table.add_column("none: 95 % CI, band", justify="right")
     for rows, mean, label, count in ((result["families"], result["mean"], "mean (eval dialect)", n),
                                      (result["traits"], result["mean_train"], "mean (training dialect)", result["n_trait_items"])):
         for fam, row in rows.items():
-            table.add_row(fam, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]))
-        table.add_row(f"[bold]{label}[/bold]", *(f"[bold]{mean[c]:.2f}[/bold]" for c in CONDITIONS), str(count), end_section=True)
+            ci = row["none_ci"]
+            band = f"[{ci[0]:.2f}, {ci[1]:.2f}] {row['band']}" if ci else row["band"]
+            table.add_row(fam, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]), band)
+        table.add_row(f"[bold]{label}[/bold]", *(f"[bold]{mean[c]:.2f}[/bold]" for c in CONDITIONS), str(count), "", end_section=True)
     console.print(table)
     m = result["mean"]
     acc = result["capability_accuracy"]
@@ -75,5 +78,9 @@ def probe(
                   f"(unscored {result['capability_unscored']})")
     console.print(f"known personas: harmful {100 * (m['known_harmful'] - m['none']):+.1f} pts, careful {100 * (m['known_careful'] - m['none']):+.1f} pts; "
                   f"unseen: careful - harmful {100 * (m['careful'] - m['harmful']):+.1f} pts")
+    verdicts = [r["band"] for rows in (result["families"], result["traits"]) for r in rows.values()]
+    console.print(f"band {BAND[0]:.0%}-{BAND[1]:.0%} with no prompt: {verdicts.count('in')} in, "
+                  f"{verdicts.count('below')} below, {verdicts.count('above')} above, "
+                  f"{verdicts.count('unresolved')} unresolved at this n (of {len(verdicts)} families and traits)")
     if json_out:
         write_json(json_out, result)
