@@ -138,15 +138,11 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
 BAND = (0.30, 0.70)  # the design constraint: every family starts 30-70 % aligned with no prompt (docs/organism.md §5)
 
 
-def mean_ci(values: list[float | None], level: float = 0.95) -> tuple[float, float] | None:
-    """A t-interval on the mean of the scored values (None with fewer than two)."""
-    scored = np.array([v for v in values if v is not None], dtype=float)
-    if len(scored) < 2:
-        return None
-    from scipy import stats
+def mean_ci(values: list[float | None]) -> tuple[float, float] | None:
+    """A 95 % t-interval on the mean of the scored values (None with fewer than two)."""
+    from traitrl.evals.stats import t_interval
 
-    half = float(stats.t.ppf(0.5 + level / 2, len(scored) - 1) * scored.std(ddof=1) / np.sqrt(len(scored)))
-    return float(scored.mean() - half), float(scored.mean() + half)
+    return t_interval([v for v in values if v is not None])
 
 
 def band_verdict(ci: tuple[float, float] | None, band: tuple[float, float] = BAND) -> str:

@@ -90,6 +90,17 @@ def _constant_p(delta: float, n_boot: int) -> float:
     return 1.0 if delta == 0 else min(1.0, 2.0 / (n_boot + 1))
 
 
+def t_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float] | None:
+    """The t-interval on the mean of a few values (seeds, or a family's items); None below two."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return None
+    from scipy.stats import t
+
+    half = float(t.ppf(1 - alpha / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
 def wilson_ci(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
     """Wilson score interval for a proportion: `(p_hat, lo, hi)`; NaNs when n = 0.
 

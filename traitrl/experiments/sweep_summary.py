@@ -3,12 +3,12 @@ self-contained `report.html` (`traitrl.report.sweep`)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from traitrl.atomic import write_text
+from traitrl.evals.stats import t_interval
 from traitrl.report.schema import RunResults, load_run_results
 from traitrl.report.sweep import ALL_EVALS, CellSummary, SeedMean, SweepSummary, render_sweep
 from traitrl.train.arms import CONTROL
@@ -17,13 +17,7 @@ from traitrl.train.arms import CONTROL
 def seed_mean(values: list[float]) -> SeedMean:
     if not values:
         return SeedMean(value=None)
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return SeedMean(value=mean, per_seed=values)
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
-    return SeedMean(value=mean, ci=(mean - half, mean + half), per_seed=values)
+    return SeedMean(value=float(np.mean(values)), ci=t_interval(values), per_seed=values)
 
 
 def _labels(res: RunResults, arm: str) -> dict[int, str]:
