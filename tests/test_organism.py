@@ -154,6 +154,26 @@ def test_cache_hit_is_instant_and_config_change_rebuilds(built, corpus, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["org"]  # no temp or old folders left
 
 
+def test_build_records_digests_that_identify_its_corpus_and_weights(built, corpus, tmp_path):
+    """A rebuild of the same key on the same machine is the same file, and its record says so; a
+    different build has other weights and the same corpus digest (the corpus did not change)."""
+    import hashlib
+
+    first = read_build(built[0])
+    assert first["weights_digest"] == hashlib.sha256(
+        b"model.safetensors" + (built[0] / "model.safetensors").read_bytes()).hexdigest()[:16]
+    assert first["machine"]["torch"] == torch.__version__ and first["machine"]["arch"]
+    again = build_organism(tiny_config(), tmp_path / "again", lambda: corpus, show_progress=False)
+    second = read_build(again)
+    assert (again / "model.safetensors").read_bytes() == (built[0] / "model.safetensors").read_bytes()
+    assert (second["weights_digest"], second["corpus_digest"]) == (first["weights_digest"], first["corpus_digest"])
+    other = read_build(build_organism(tiny_config("steps=10"), tmp_path / "other", lambda: corpus,
+                                      show_progress=False))
+    assert other["weights_digest"] != first["weights_digest"] and other["corpus_digest"] == first["corpus_digest"]
+    fewer = read_build(build_organism(tiny_config(), tmp_path / "fewer", lambda: corpus[:-1], show_progress=False))
+    assert fewer["corpus_digest"] != first["corpus_digest"]
+
+
 def test_failed_build_leaves_nothing_and_foreign_folders_are_kept(tmp_path):
     def broken():
         raise RuntimeError("sampler crashed")

@@ -4,13 +4,16 @@ The folder is keyed by a hash of the config sections that decide the organism (w
 organism) and the source of the code that builds it (the world and the model code), so a code
 change rebuilds with nothing to bump by hand.
 `build.json` is written last and the folder is moved into place only when complete, so a killed
-build never looks finished and the next call starts over.
+build never looks finished and the next call starts over. It records content digests of the
+corpus and of the weights, and the machine, so two builds of one key can be compared byte for
+byte after the fact (a 2,000-step build can differ where its key does not).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -23,6 +26,7 @@ from traitrl.atomic import write_json
 from traitrl.config import Config
 from traitrl.console import err_console
 from traitrl.errors import UserError
+from traitrl.fingerprint import digest, file_fingerprint
 from traitrl.models.organism import count_parameters, new_model, save_model
 from traitrl.models.pretrain import pretrain
 from traitrl.models.tokenizer import record_texts, train_tokenizer
@@ -33,7 +37,7 @@ HASH_SECTIONS = ("world", "corpus", "organism")
 
 def build_hash(config: Config) -> str:
     """What a build depends on (without a stage key): the deciding config sections and the code."""
-    from traitrl.fingerprint import code_fingerprint, digest
+    from traitrl.fingerprint import code_fingerprint
 
     return digest([code_fingerprint(p) for p in ("traitrl.world", "traitrl.models", "traitrl.taxonomy")],
                   config.hash(*HASH_SECTIONS))
@@ -81,6 +85,9 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
         save_model(model, tokenizer, tmp)
         write_json(tmp / BUILD_FILE, {
             "hash": key,
+            "corpus_digest": digest(records),
+            "weights_digest": file_fingerprint(tmp / "model.safetensors"),
+            "machine": machine(),
             "config": config.model_dump(mode="json"),
             "params": count_parameters(model),
             "vocab_size": len(tokenizer),
@@ -108,6 +115,18 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
     if show_progress:
         err_console.print(f"organism built in {time.perf_counter() - start:.0f} s -> {out}")
     return out
+
+
+def machine() -> dict[str, str]:
+    """What a build ran on: CPU model, architecture and torch version (a build's floating point
+    can depend on each)."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "arch": platform.machine(), "torch": torch.__version__}
 
 
 def _remove_abandoned(out: Path) -> None:
