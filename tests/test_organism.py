@@ -157,11 +157,10 @@ def test_cache_hit_is_instant_and_config_change_rebuilds(built, corpus, tmp_path
 def test_build_records_digests_that_identify_its_corpus_and_weights(built, corpus, tmp_path):
     """A rebuild of the same key on the same machine is the same file, and its record says so; a
     different build has other weights and the same corpus digest (the corpus did not change)."""
-    import hashlib
+    from traitrl.fingerprint import file_fingerprint
 
     first = read_build(built[0])
-    assert first["weights_digest"] == hashlib.sha256(
-        b"model.safetensors" + (built[0] / "model.safetensors").read_bytes()).hexdigest()[:16]
+    assert first["weights_digest"] == file_fingerprint(built[0] / "model.safetensors")
     assert first["machine"]["torch"] == torch.__version__ and first["machine"]["arch"]
     again = build_organism(tiny_config(), tmp_path / "again", lambda: corpus, show_progress=False)
     second = read_build(again)

@@ -87,7 +87,7 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
             "hash": key,
             "corpus_digest": digest(records),
             "weights_digest": file_fingerprint(tmp / "model.safetensors"),
-            "machine": machine(),
+            "machine": _machine(),
             "config": config.model_dump(mode="json"),
             "params": count_parameters(model),
             "vocab_size": len(tokenizer),
@@ -117,7 +117,7 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
     return out
 
 
-def machine() -> dict[str, str]:
+def _machine() -> dict[str, str]:
     """What a build ran on: CPU model, architecture and torch version (a build's floating point
     can depend on each)."""
     cpu = platform.processor()
