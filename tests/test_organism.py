@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as traitrl.models sets it, before torch loads
 
 import torch  # noqa: E402
+import transformers  # noqa: E402
 
 from tests.helpers.standin_corpus import standin_corpus  # noqa: E402
 from traitrl.config import load_config  # noqa: E402
@@ -162,6 +163,8 @@ def test_build_records_digests_that_identify_its_corpus_and_weights(built, corpu
     first = read_build(built[0])
     assert first["weights_digest"] == file_fingerprint(built[0] / "model.safetensors")
     assert first["machine"]["torch"] == torch.__version__ and first["machine"]["arch"]
+    assert first["machine"]["transformers"] == transformers.__version__
+    assert first["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     again = build_organism(tiny_config(), tmp_path / "again", lambda: corpus, show_progress=False)
     second = read_build(again)
     assert (again / "model.safetensors").read_bytes() == (built[0] / "model.safetensors").read_bytes()

@@ -118,15 +118,20 @@ def build_organism(config: Config, out_dir: str | os.PathLike[str], corpus_fn: C
 
 
 def _machine() -> dict[str, str]:
-    """What a build ran on: CPU model, architecture and torch version (a build's floating point
-    can depend on each)."""
+    """What a build ran on: CPU model, architecture, the vector instructions torch's kernels use,
+    and the versions of the libraries that compute it (a build's floating point can depend on each;
+    only torch is pinned)."""
+    from importlib.metadata import version
+
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "arch": platform.machine(), "torch": torch.__version__}
+    return {"cpu": cpu, "arch": platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__,
+            **{lib: version(lib) for lib in ("transformers", "tokenizers", "numpy")}}
 
 
 def _remove_abandoned(out: Path) -> None:
