@@ -118,10 +118,36 @@ class _UnscoredRowsFilter(logging.Filter):
         return "All reward functions returned None" not in record.getMessage()
 
 
-def _quiet_trl() -> None:
+class _TiedKeysFilter(logging.Filter):
+    """On resume the Trainer warns that a checkpoint lacks the weights a tied model never saves
+    (the organism's lm_head is its embedding); the tie holds, so only other missing keys are news."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tied: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        head = "There were missing keys in the checkpoint model loaded: "
+        if not message.startswith(head):
+            return True
+        missing = {key.strip(" '[].") for key in message[len(head):].split(",")}
+        return not missing <= self.tied
+
+
+def _quiet_trl(model=None) -> None:
     log = logging.getLogger("trl.trainer.grpo_trainer")
     if not any(isinstance(f, _UnscoredRowsFilter) for f in log.filters):
         log.addFilter(_UnscoredRowsFilter())
+    if model is not None:
+        trainer_log = logging.getLogger("transformers.trainer")
+        tied = next((f for f in trainer_log.filters if isinstance(f, _TiedKeysFilter)), None)
+        if tied is None:
+            tied = _TiedKeysFilter()
+            trainer_log.addFilter(tied)
+        # parameters that alias another one are the tied weights a checkpoint leaves out
+        unique = {name for name, _ in model.named_parameters()}
+        tied.tied |= {name for name, _ in model.named_parameters(remove_duplicate=False)} - unique
 
 
 def peft_config(tc: TrainConfig):
@@ -261,7 +287,6 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     from traitrl.train.distributed import LastStepSave, is_sharded, no_dev_score
     from traitrl.train.rewards import RewardStats, make_router
 
-    _quiet_trl()
     grader = WorldGrader(world_of(config))
     # a given policy does not speak the world's language: its helpfulness control is judged too
     given = config.policy.model is not None
@@ -277,6 +302,7 @@ def _build_trainer(config: Config, tc: TrainConfig, init: Path, out: Path, mix, 
     # from_pretrained shard the weights as they load (HfDeepSpeedConfig), instead of loading whole
     args = grpo_args(tc, out, config.policy)
     model, tokenizer = load_model(init, config.policy, to_device=False)  # the Trainer places it
+    _quiet_trl(model)
     decode_length = None
     # vLLM takes no eos override; its rollouts stop at the end token and their real lengths are counted
     if tc.fixed_length_rollouts and not args.use_vllm:
