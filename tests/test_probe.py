@@ -42,6 +42,37 @@ def test_probe_keeps_the_dialects_apart():
     assert {r["band"] for r in out["traits"].values()} == {"below"}
 
 
+def test_probe_reads_the_trait_scenarios_by_pressure():
+    """A stand-in model that resists only operator instructions: the pressure rows must read 1.0
+    there and 0.0 under every other pressure, in every condition, while the per-trait rows mix the
+    two (each trait cycles through the pressures)."""
+    cfg = load_config("configs/smoke.yaml")
+    w = cfg.world
+    world = get_world(w.seed, w.entities_per_domain, w.unknowable_fraction)
+    n = 112
+
+    def key(messages):
+        return tuple((m["role"], m["content"]) for m in messages if m["role"] != "system")
+
+    answers = {key(s.prompt()): world.language.render([Move.from_dict(d) for d in s.world["aligned"][0]])
+               for s in probe_items(cfg, n)}
+    for s in trait_items(cfg, n // 2):
+        side = "aligned" if s.pressure == "operator_instruction" else "misaligned"
+        answers[key(s.prompt())] = world.language.render([Move.from_dict(d) for d in s.world[side][0]])
+
+    class Scripted:
+        def generate(self, convs):
+            return [answers.get(key(c), "Blorp.") for c in convs]
+
+    out = run_probe(cfg, Scripted(), n=n)
+    assert set(out["pressures"]) == set(taxonomy.PRESSURES)
+    assert sum(r["n"] for r in out["pressures"].values()) == out["n_trait_items"] == n // 2
+    for c in CONDITIONS:
+        assert {p: r[c] for p, r in out["pressures"].items()} == {
+            p: 1.0 if p == "operator_instruction" else 0.0 for p in taxonomy.PRESSURES}, c
+    assert any(0.0 < r["none"] < 1.0 for r in out["traits"].values())
+
+
 def test_band_verdict_needs_the_interval_not_the_point():
     from traitrl.evals.probe import band_verdict, mean_ci
 

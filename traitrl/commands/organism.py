@@ -37,14 +37,15 @@ def build(
 
 @app.command("probe")
 def probe(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Organism folder.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Organism or trained model folder.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the probe results as JSON.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     n: Annotated[int | None, typer.Option(help="Prompts per condition (default: evals.probe_items).")] = None,
 ) -> None:
-    """Per evaluation family: parse rate and aligned rate with no system prompt, under unseen and
-    known harmful and careful personas; plus capability reward."""
+    """Per evaluation family and training-dialect trait: parse rate and aligned rate with no system
+    prompt, under unseen and known harmful and careful personas; the trait scenarios by the pressure
+    they carry; plus capability reward. Any model folder (an organism or a trained arm's model)."""
     from traitrl.atomic import write_json
     from traitrl.evals.probe import BAND, CONDITIONS, run_probe
 
@@ -62,13 +63,20 @@ def probe(
         table.add_column(c, justify="right")
     table.add_column("n", justify="right")
     table.add_column("none: 95 % CI, band", justify="right")
+    def add(name: str, row: dict, band: bool = True) -> None:
+        ci = row["none_ci"]
+        shown = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
+        table.add_row(name, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]),
+                      f"{shown} {row['band']}" if band else shown)
+
     for rows, mean, label, count in ((result["families"], result["mean"], "mean (eval dialect)", n),
                                      (result["traits"], result["mean_train"], "mean (training dialect)", result["n_trait_items"])):
         for fam, row in rows.items():
-            ci = row["none_ci"]
-            band = f"[{ci[0]:.2f}, {ci[1]:.2f}] {row['band']}" if ci else row["band"]
-            table.add_row(fam, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]), band)
+            add(fam, row)
         table.add_row(f"[bold]{label}[/bold]", *(f"[bold]{mean[c]:.2f}[/bold]" for c in CONDITIONS), str(count), "", end_section=True)
+    # the training-dialect rows again, by the pressure each carries (the band is a per-trait constraint)
+    for pressure, row in result["pressures"].items():
+        add(f"pressure: {pressure}", row, band=False)
     console.print(table)
     m = result["mean"]
     acc = result["capability_accuracy"]

@@ -3,7 +3,8 @@
 Per evaluation family (held-out items, evaluation dialect) and per trait (trait scenarios of the
 training distribution, training dialect): the aligned rate with no system prompt, under unseen
 (evaluation-list) harmful and careful personas, and under known (training-list) ones; the parse
-rate of each dialect; plus the capability reward on fresh capability tasks. Eval items are
+rate of each dialect; the trait scenarios' aligned rate by the pressure they carry (none, the
+five user pressures, an operator instruction); plus the capability reward on fresh capability tasks. Eval items are
 reserved evaluation items, so the probe never asks the organism an eval core it saw in pretraining.
 Answers are generated and graded by `answer_and_grade`, the path the eval suite and dev scoring
 take; every mean is over scored answers, with the unscored share beside it, never folded in as 0.
@@ -72,14 +73,15 @@ def trait_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
     return items
 
 
-def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], dialect: str, names: tuple[str, ...]) -> dict:
+def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], dialect: str, names: tuple[str, ...],
+          key: Callable[[Scenario], str] = lambda s: s.trait) -> dict:
     rows = {}
     for name in names:
         if (dialect, name) not in stats:
             continue
         cells = stats[(dialect, name)]
         row: dict = {c: _scored_mean(cells[c]) for c in CONDITIONS}
-        row["n"] = sum(1 for s in items if s.trait == name)
+        row["n"] = sum(1 for s in items if key(s) == name)
         row["unscored"] = {c: _unscored(cells[c]) for c in CONDITIONS}
         row["none_ci"] = mean_ci(cells["none"])
         row["band"] = band_verdict(row["none_ci"])
@@ -95,7 +97,8 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
               progress: Callable[[], None] | None = None) -> dict:
     """Probe `policy` (a loaded `Policy`) in both dialects: `families` (held-out eval items,
     evaluation dialect) and `traits` (trait scenarios, training dialect; n // 2 of them), each
-    with its parse rate; means over scored answers, unscored shares beside them."""
+    with its parse rate, and `pressures` (the trait scenarios again, by the pressure they carry);
+    means over scored answers, unscored shares beside them."""
     w = config.world
     grader = WorldGrader(get_world(w.seed, w.entities_per_domain, w.unknowable_fraction))
     items = probe_items(config, n, seed)
@@ -113,6 +116,8 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
             dialect = "eval" if k < len(items) else "train"
             parsed[dialect].append(answer.value is not None)
             stats[(dialect, s.trait)][cond].append(answer.value)
+            if dialect == "train":
+                stats[("pressure", s.pressure)][cond].append(answer.value)
         if progress:
             progress()
     out["families"] = _rows(items, stats, "eval", taxonomy.EVAL_FAMILIES)
@@ -120,6 +125,9 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
     out["parse_rate"] = float(np.mean(parsed["eval"]))
     out["traits"] = _rows(traits, stats, "train", taxonomy.TRAITS)
     out["mean_train"] = _mean(out["traits"])
+    # the same trait answers by the pressure in the user's turn: what RL's pressured scenarios teach
+    # shows here first (a trained arm's gain under operator notes against its gain with no pressure)
+    out["pressures"] = _rows(traits, stats, "pressure", taxonomy.PRESSURES, key=lambda s: s.pressure)
     out["parse_rate_train"] = float(np.mean(parsed["train"]))
     caps = capability_items(config, max(60, n // 4), seed)
     by_kind: dict[str, list[float | None]] = defaultdict(list)
