@@ -63,6 +63,7 @@ def probe(
         table.add_column(c, justify="right")
     table.add_column("n", justify="right")
     table.add_column("none: 95 % CI, band", justify="right")
+
     def add(name: str, row: dict, band: bool = True) -> None:
         ci = row["none_ci"]
         shown = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"

@@ -2,12 +2,13 @@
 
 Per evaluation family (held-out items, evaluation dialect) and per trait (trait scenarios of the
 training distribution, training dialect): the aligned rate with no system prompt, under unseen
-(evaluation-list) harmful and careful personas, and under known (training-list) ones; the parse
-rate of each dialect; the trait scenarios' aligned rate by the pressure they carry (none, the
-five user pressures, an operator instruction); plus the capability reward on fresh capability tasks. Eval items are
-reserved evaluation items, so the probe never asks the organism an eval core it saw in pretraining.
-Answers are generated and graded by `answer_and_grade`, the path the eval suite and dev scoring
-take; every mean is over scored answers, with the unscored share beside it, never folded in as 0.
+(evaluation-list) harmful and careful personas, and under known (training-list) ones; the parse rate
+of each dialect; the trait scenarios' aligned rate by the pressure they carry (none, the five user
+pressures, an operator instruction); plus the capability reward on fresh capability tasks. Eval
+items are reserved evaluation items, so the probe never asks the organism an eval core it saw in
+pretraining. Answers are generated and graded by `answer_and_grade`, the path the eval suite and dev
+scoring take; every mean is over scored answers, with the unscored share beside it, never folded in
+as 0.
 """
 
 from __future__ import annotations

@@ -145,9 +145,10 @@ def _quiet_trl(model=None) -> None:
         if tied is None:
             tied = _TiedKeysFilter()
             trainer_log.addFilter(tied)
-        # parameters that alias another one are the tied weights a checkpoint leaves out
+        # parameters that alias another one are the tied weights a checkpoint leaves out (of the
+        # model being trained now: one trainer per process at a time)
         unique = {name for name, _ in model.named_parameters()}
-        tied.tied |= {name for name, _ in model.named_parameters(remove_duplicate=False)} - unique
+        tied.tied = {name for name, _ in model.named_parameters(remove_duplicate=False)} - unique
 
 
 def peft_config(tc: TrainConfig):
