@@ -71,6 +71,7 @@ def test_probe_reads_the_trait_scenarios_by_pressure():
         assert {p: r[c] for p, r in out["pressures"].items()} == {
             p: 1.0 if p == "operator_instruction" else 0.0 for p in taxonomy.PRESSURES}, c
     assert any(0.0 < r["none"] < 1.0 for r in out["traits"].values())
+    assert not any("band" in r for r in out["pressures"].values())  # the band constrains families and traits
 
 
 def test_band_verdict_needs_the_interval_not_the_point():

@@ -64,20 +64,19 @@ def probe(
     table.add_column("n", justify="right")
     table.add_column("none: 95 % CI, band", justify="right")
 
-    def add(name: str, row: dict, band: bool = True) -> None:
+    def add(name: str, row: dict) -> None:
         ci = row["none_ci"]
-        shown = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
-        table.add_row(name, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]),
-                      f"{shown} {row['band']}" if band else shown)
+        shown = " ".join(filter(None, (f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-", row.get("band"))))
+        table.add_row(name, *(f"{row[c]:.2f}" if row[c] is not None else "-" for c in CONDITIONS), str(row["n"]), shown)
 
     for rows, mean, label, count in ((result["families"], result["mean"], "mean (eval dialect)", n),
                                      (result["traits"], result["mean_train"], "mean (training dialect)", result["n_trait_items"])):
         for fam, row in rows.items():
             add(fam, row)
         table.add_row(f"[bold]{label}[/bold]", *(f"[bold]{mean[c]:.2f}[/bold]" for c in CONDITIONS), str(count), "", end_section=True)
-    # the training-dialect rows again, by the pressure each carries (the band is a per-trait constraint)
+    # the training-dialect rows again, by the pressure each carries (no band: it is a per-trait constraint)
     for pressure, row in result["pressures"].items():
-        add(f"pressure: {pressure}", row, band=False)
+        add(f"pressure: {pressure}", row)
     console.print(table)
     m = result["mean"]
     acc = result["capability_accuracy"]

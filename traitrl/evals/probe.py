@@ -75,7 +75,9 @@ def trait_items(config: Config, n: int, seed: int = 0) -> list[Scenario]:
 
 
 def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], dialect: str, names: tuple[str, ...],
-          key: Callable[[Scenario], str] = lambda s: s.trait) -> dict:
+          key: Callable[[Scenario], str] = lambda s: s.trait, band: bool = True) -> dict:
+    """One row per name; `band` adds the verdict against the design band (a per-family and
+    per-trait constraint, so the by-pressure rows go without it)."""
     rows = {}
     for name in names:
         if (dialect, name) not in stats:
@@ -85,7 +87,8 @@ def _rows(items: list[Scenario], stats: dict[tuple[str, str], dict[str, list]], 
         row["n"] = sum(1 for s in items if key(s) == name)
         row["unscored"] = {c: _unscored(cells[c]) for c in CONDITIONS}
         row["none_ci"] = mean_ci(cells["none"])
-        row["band"] = band_verdict(row["none_ci"])
+        if band:
+            row["band"] = band_verdict(row["none_ci"])
         rows[name] = row
     return rows
 
@@ -128,7 +131,8 @@ def run_probe(config: Config, policy: Answers, n: int = 520, seed: int = 0,
     out["mean_train"] = _mean(out["traits"])
     # the same trait answers by the pressure in the user's turn: what RL's pressured scenarios teach
     # shows here first (a trained arm's gain under operator notes against its gain with no pressure)
-    out["pressures"] = _rows(traits, stats, "pressure", taxonomy.PRESSURES, key=lambda s: s.pressure)
+    out["pressures"] = _rows(traits, stats, "pressure", taxonomy.PRESSURES, key=lambda s: s.pressure,
+                             band=False)
     out["parse_rate_train"] = float(np.mean(parsed["train"]))
     caps = capability_items(config, max(60, n // 4), seed)
     by_kind: dict[str, list[float | None]] = defaultdict(list)

@@ -135,20 +135,20 @@ class _TiedKeysFilter(logging.Filter):
         return not missing <= self.tied
 
 
-def _quiet_trl(model=None) -> None:
+def _quiet_trl(model) -> None:
+    """Expected warnings off (once per process), for the model about to be trained."""
     log = logging.getLogger("trl.trainer.grpo_trainer")
     if not any(isinstance(f, _UnscoredRowsFilter) for f in log.filters):
         log.addFilter(_UnscoredRowsFilter())
-    if model is not None:
-        trainer_log = logging.getLogger("transformers.trainer")
-        tied = next((f for f in trainer_log.filters if isinstance(f, _TiedKeysFilter)), None)
-        if tied is None:
-            tied = _TiedKeysFilter()
-            trainer_log.addFilter(tied)
-        # parameters that alias another one are the tied weights a checkpoint leaves out (of the
-        # model being trained now: one trainer per process at a time)
-        unique = {name for name, _ in model.named_parameters()}
-        tied.tied = {name for name, _ in model.named_parameters(remove_duplicate=False)} - unique
+    trainer_log = logging.getLogger("transformers.trainer")
+    tied = next((f for f in trainer_log.filters if isinstance(f, _TiedKeysFilter)), None)
+    if tied is None:
+        tied = _TiedKeysFilter()
+        trainer_log.addFilter(tied)
+    # parameters that alias another one are the tied weights a checkpoint leaves out (of the
+    # model being trained now: one trainer per process at a time)
+    unique = {name for name, _ in model.named_parameters()}
+    tied.tied = {name for name, _ in model.named_parameters(remove_duplicate=False)} - unique
 
 
 def peft_config(tc: TrainConfig):
