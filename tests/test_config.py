@@ -32,6 +32,7 @@ def test_overrides_are_typed():
         ("scenarios:\n  traits: [bravery]\n", "unknown ['bravery']; allowed: truthfulness"),
         ("world: [1, 2\n", "not valid YAML"),
         ("- a\n- b\n", "expected a mapping"),
+        ("run:\n  seeds: 2\n  persistence_seeds: 3\n", "run.persistence_seeds (3) cannot exceed run.seeds (2)"),
     ],
 )
 def test_bad_configs_are_refused_with_the_key_path(tmp_path, text, expected):

@@ -73,8 +73,9 @@ def test_run_completes_and_resumes_after_kill(tiny_run, tmp_path):
 def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tiny_run, tmp_path):
     out = tmp_path / "seeds"
     adopt_tiny_organism(tiny_run, out)
-    arms = ("baseline", "trait")  # run.arms: the compared pair; run.persistence: none
-    done = subprocess.run([*_cmd(out), "--seeds", "2", "--set", "run.arms=[trait, baseline]", "--set", "run.persistence=[]"],
+    arms = ("baseline", "trait")  # run.arms: the compared pair; persistence: prompting, on both seeds
+    done = subprocess.run([*_cmd(out), "--seeds", "2", "--set", "run.arms=[trait, baseline]",
+                           "--set", "run.persistence=[prompting]", "--set", "run.persistence_seeds=2"],
                           cwd=REPO, env=tiny_run_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
@@ -85,7 +86,7 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tiny_run, tmp_path):
     # each seed is its own replicate: its RL seed, its own draw of the mix
     assert {(a["arm"], a["seed"]) for a in res["arms"].values()} == {(a, s) for a in arms for s in (0, 1)}
     assert {k for k, v in res["scoreboard"].items() if v} == {"trait_vs_baseline"}
-    assert res["persistence"]["prompting"] is None and res["persistence"]["finetuning"] is None
+    assert set(res["persistence"]["prompting"]) == labels and res["persistence"]["finetuning"] is None
     mixes = [json.loads((out / "arms" / f"trait-s{s}" / "mix.json").read_text())["ids"] for s in (0, 1)]
     assert sorted(mixes[0]) != sorted(mixes[1]) or mixes[0] != mixes[1]
     for e in res["evals"]:
@@ -106,3 +107,29 @@ def test_run_with_two_seeds_trains_evaluates_and_pairs_both(tiny_run, tmp_path):
         both = (base[0][e] | base[1][e]) & (trait[0][e] | trait[1][e])  # scored in some seed of each arm
         assert row["n_baseline"] == row["n_treatment"] == len(both), e
         assert row["n_seeds_baseline"] == row["n_seeds_treatment"] == 2 and row["ci_covers"] == "seeds+items", e
+    _check_both_seeds_persisted(out, res)
+
+
+def _check_both_seeds_persisted(out: Path, res: dict) -> None:
+    """run.persistence_seeds=2: each seed's pair is prompted in its own stage, scored on its own
+    training curves and matched at its own start; the first seed's endpoints stay `endpoints`,
+    and the sweep's columns and the report's per-seed table read every seed."""
+    from traitrl.experiments.sweep_summary import _persistence
+    from traitrl.report.schema import load_run_results
+
+    stages = {p.stem for p in (out / "stages").glob("*.json")}
+    assert {"persist_prompting", "persist_prompting_s1"} <= stages
+    assert {"curve_trait-s1_2", "curve_baseline-s1_4"} <= stages
+    by_seed = res["persistence"]["endpoints_by_seed"]
+    assert [(e["reference"], e["model"]) for e in by_seed] == [("baseline-s0", "trait-s0"), ("baseline-s1", "trait-s1")]
+    assert by_seed[0] == res["persistence"]["endpoints"]
+    assert by_seed[0]["raw_drop"] != by_seed[1]["raw_drop"]  # different models, different prompting results
+    for e in by_seed:
+        assert e["matched_start"]["step"] in (2, 4) and e["matched_start"]["drop"]["known"]["n"] > 0
+    for label in ("trait-s1", "baseline-s1"):
+        assert all(v is not None for v in res["training_curves"][label]["out_of_distribution_score"])
+    summary = _persistence(load_run_results(out / "results.json"))
+    drops = [e["raw_drop"]["known"]["difference"] for e in by_seed]
+    assert summary["drop_difference"].per_seed == drops and summary["drop_difference"].ci is not None
+    assert len(summary["matched_drop_difference"].per_seed) == 2
+    assert "The endpoints of every persisted seed" in (out / "report.html").read_text(encoding="utf-8")

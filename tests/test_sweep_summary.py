@@ -1,19 +1,28 @@
-"""The sweep summary's leave-one-trait-out reading: each left-out cell against the reference cell
-with the same other overrides, paired seed by seed, over all evals and per eval family."""
+"""The sweep summary's leave-one-trait-out reading (each left-out cell against the reference cell
+with the same other overrides, paired seed by seed, over all evals and per eval family) and its
+persistence columns (the endpoints over persisted seeds, against the persistence knob)."""
 
 from __future__ import annotations
 
 import pytest
 
 from traitrl.experiments.sweep_summary import _against_reference, paired_difference, seed_mean
-from traitrl.report.sweep import ALL_EVALS, CellSummary, SweepSummary, render_sweep
+from traitrl.report.sweep import (
+    ALL_EVALS,
+    CellSummary,
+    SeedMean,
+    SweepSummary,
+    key_plot,
+    render_sweep,
+)
 
 
-def _cell(name: str, overrides: dict, left_out: str | None, mean: list[float], fam: dict[str, list[float]]) -> CellSummary:
+def _cell(name: str, overrides: dict, left_out: str | None, mean: list[float], fam: dict[str, list[float]],
+          **persistence: SeedMean) -> CellSummary:
     return CellSummary(name=name, overrides=overrides, left_out=left_out, seeds=len(mean), evals=4, improved=1,
                        regressed=0, improved_holm=0, improved_bh=1, regressed_bh=0, mean_delta=seed_mean(mean),
-                       in_distribution_gain=seed_mean(mean), harmful_drop_difference=None,
-                       family_delta={f: seed_mean(v) for f, v in fam.items()})
+                       in_distribution_gain=seed_mean(mean), family_delta={f: seed_mean(v) for f, v in fam.items()},
+                       **persistence)
 
 
 def test_paired_difference_pairs_seeds_not_means():
@@ -45,3 +54,29 @@ def test_each_left_out_cell_is_read_against_the_reference_with_its_other_overrid
     assert "Which traits carry the effect" in html
     loo = html[html.index('id="loo"'):]
     assert "<b>-0.200</b>" in loo and "+0.000" in loo  # the significant loss in bold, the null one not
+
+
+def test_persistence_columns_carry_seed_intervals_and_the_knob_gets_its_panel():
+    # a tau sweep: at tau = 1 the matched-start drop difference is below 0 in every seed, at tau = 0
+    # it straddles 0; the table bolds only the interval that excludes 0
+    tau1 = _cell("tau-1", {"corpus.operator_tie": 1.0}, None, [0.1, 0.1, 0.1], {},
+                 drop_difference=seed_mean([-0.03, -0.05, -0.04]), matched_drop_difference=seed_mean([-0.04, -0.06, -0.05]),
+                 harmful_share_difference=seed_mean([-0.1, -0.12, -0.08]), careful_share_difference=seed_mean([0.0, 0.01, -0.01]))
+    tau0 = _cell("tau-0", {"corpus.operator_tie": 0.0}, None, [0.1, 0.1, 0.1], {},
+                 drop_difference=seed_mean([-0.02, 0.02, 0.01]), matched_drop_difference=seed_mean([-0.02, 0.03, 0.0]),
+                 harmful_share_difference=seed_mean([0.0, 0.02, -0.02]), careful_share_difference=seed_mean([0.0, 0.01, -0.01]))
+    summary = SweepSummary(name="tau", grid={"corpus.operator_tie": [0.0, 1.0]}, cells=[tau0, tau1])
+    html = render_sweep(summary)
+    table = html[html.index('id="persistence"'):html.index("</section>", html.index('id="persistence"'))]
+    assert "<b>-0.050 [" in table  # tau = 1's matched start: every seed below 0
+    assert "+0.003 [" in table and "<b>+0.003" not in table  # tau = 0's straddles 0
+    one_panel_less = key_plot(summary.model_copy(update={"cells": [
+        c.model_copy(update={"matched_drop_difference": SeedMean(value=None)}) for c in summary.cells]}),
+        "corpus.operator_tie")
+    with_persistence = key_plot(summary, "corpus.operator_tie")
+    from io import BytesIO
+
+    from PIL import Image
+
+    widths = [Image.open(BytesIO(png)).size[0] for png in (one_panel_less, with_persistence)]
+    assert widths[1] > widths[0]  # the matched-start panel is drawn only where the sweep prompted

@@ -270,9 +270,9 @@ def run(
 
     if seeds is not None and seeds < 1:
         raise UserError("--seeds must be at least 1")
-    extra = [f"run.{k}={v}" for k, v in (("backend", backend), ("workers", workers), ("ray_address", ray_address))
-             if v is not None]
-    run_experiment(load_config(config, [*(set_ or []), *extra], check_paths=True), out, seeds=seeds)
+    extra = [f"run.{k}={v}" for k, v in (("seeds", seeds), ("backend", backend), ("workers", workers),
+                                         ("ray_address", ray_address)) if v is not None]
+    run_experiment(load_config(config, [*(set_ or []), *extra], check_paths=True), out)
 
 
 @app.command("nulls")

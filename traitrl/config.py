@@ -164,9 +164,17 @@ class RunConfig(_Section):
     ray_address: str | None = Field(None, description="ray backend: the cluster to join (e.g. ray://head:10001; None = start a local instance)")
     cpus_per_job: float = Field(1.0, gt=0, description="ray backend: CPUs Ray reserves for each stage job")
     secondary_seeds: int | None = Field(None, ge=1, description="RL seeds of the arms other than the compared pair (baseline, trait): the domain-transfer arms and the helpfulness control (None = run.seeds); their scoreboards pool over the seeds they have")
-    curves: bool = Field(True, description="score every kept checkpoint of the first seed's arms on the smaller held-out suite (the training-curve figure and the matched-start endpoint)")
+    curves: bool = Field(True, description="score every kept checkpoint of the persisted seeds' arms on the smaller held-out suite (the training-curve figure and the matched-start endpoint)")
+    persistence_seeds: int = Field(1, ge=1, description="RL seeds whose baseline and trait arms go through the persistence prompting experiment, its training curves and its matched start (1 = the first seed only, the default run's cost; run.seeds = every seed, so the endpoints get intervals over seeds, as a sweep of the persistence knob needs); the fine-tuning attack always runs on the first seed")
     arms: list[str] | None = Field(None, description="the arms to train (None = every paper arm); the control (baseline) and the trait arm are always among them")
     persistence: list[Literal["prompting", "finetune"]] = Field(["prompting", "finetune"], description="the persistence experiments to run (a null run needs only the one its claim rests on)")
+
+    @model_validator(mode="after")
+    def _persisted_seeds_exist(self) -> RunConfig:
+        if self.persistence_seeds > self.seeds:
+            raise ValueError(f"run.persistence_seeds ({self.persistence_seeds}) cannot exceed run.seeds ({self.seeds}): "
+                             "only trained seeds can be prompted")
+        return self
 
 
 class Config(_Section):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from traitrl.atomic import write_text
@@ -158,33 +159,39 @@ def _study(cfg: Config, out: Path, run: Runner, seeds: int, t_start: float, base
     refusals = _refusals(by_arm, {a.name: [results[a.name]] for a in [base, *arms]}, cfg.evals.item_seed) if suite else None
 
     # 6. training curves (a smaller suite on every checkpoint) and 7. persistence, both on the
-    # first seed's arms: independent of each other, so they run side by side. A given policy's
-    # persistence is scored on the benchmarks, with English personas and the user's attack file.
+    # persisted seeds' arms (the first seed's, unless run.persistence_seeds asks for more):
+    # independent of each other, so they run side by side. A given policy's persistence is scored
+    # on the benchmarks, with English personas and the user's attack file; the fine-tuning attack
+    # runs on the first seed only.
+    pairs = _persisted(cfg, arms)
     first = {a.arm: a for a in arms if a.seed == cfg.train.seed}
-    experiments = {
-        "prompting": Call(stages.prompting, "persist_prompting", {"models": [first[CONTROL], first["trait"]],
-                                                                  "dest": "persistence/prompting", **prompting_inputs}),
-        "finetune": Call(stages.finetune, "persist_finetune", {"models": [base, first[CONTROL], first["trait"]],
-                                                               "dest": "persistence/finetune", **finetune_inputs}),
-    }
-    persistence = [experiments[k] for k in experiments if k in cfg.run.persistence]
+    calls: list[tuple[str, Call]] = []
+    if "prompting" in cfg.run.persistence:
+        calls += [("prompting", Call(stages.prompting, _seeded("persist_prompting", i, pair),
+                                     {"models": [pair[CONTROL], pair["trait"]],
+                                      "dest": _seeded("persistence/prompting", i, pair, "-"), **prompting_inputs}))
+                  for i, pair in enumerate(pairs)]
+    if "finetune" in cfg.run.persistence:
+        calls.append(("finetune", Call(stages.finetune, "persist_finetune",
+                                       {"models": [base, first[CONTROL], first["trait"]],
+                                        "dest": "persistence/finetune", **finetune_inputs})))
     curve_inputs = {**bench_inputs, "max_items": cfg.run.curve_items} if specs else {}
     if not suite:
         curve_inputs["suite"] = False
-    points = _curve_points(cfg, out, base, list(first.values()), curve_inputs) if cfg.run.curves else []
-    done = run.parallel(persistence + [c for _, _, c in points], "curves and persistence")
-    finished = dict(zip([k for k in experiments if k in cfg.run.persistence], done, strict=False))
-    prompting, finetuning = finished.get("prompting"), finished.get("finetune")
+    curve_arms = [*first.values(), *(a for pair in pairs[1:] for a in pair.values())]
+    points = _curve_points(cfg, out, base, curve_arms, curve_inputs) if cfg.run.curves else []
+    done = run.parallel([c for _, c in calls] + [c for _, _, c in points], "curves and persistence")
+    prompted = [r for (kind, _), r in zip(calls, done, strict=False) if kind == "prompting"]
+    finetuning = next((r for (kind, _), r in zip(calls, done, strict=False) if kind == "finetune"), None)
     # the in-distribution series comes with every arm (the trainer scores dev at each checkpoint);
     # the held-out series only where the curve evaluations ran (run.curves)
-    curves = _curves(cfg, arms, points, done[len(persistence):])
-    endpoints = None if prompting is None or not points else _endpoints(cfg, out, run, first, curves, prompting,
-                                                                        prompting_inputs)
+    curves = _curves(cfg, arms, points, done[len(calls):])
+    endpoints = _endpoints(cfg, out, run, pairs, curves, prompted, prompting_inputs) if prompted and points else []
+    prompting = {k: v for r in prompted for k, v in r.summary.for_run_results().items()} if prompted else None
 
     # 8. results.json and the report
     path = _write_results(cfg, out, run, t_start, data.counts, base, arms, results, scoreboards, curves,
-                          prompting and prompting.summary.for_run_results(),
-                          finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
+                          prompting, finetuning and finetuning.summary.for_run_results(), refusals, endpoints,
                           [*run_notes(base, benches, suite, names, cfg.judge and cfg.judge.model),
                            *_external_notes(loaded.external)])
     from traitrl.report import build_report
@@ -256,7 +263,8 @@ def _write_results(cfg, out, run, t_start, counts, base: BaseResult, arms: list[
         scoreboard={k: v.model_dump(mode="json") for k, v in scoreboards.items()},
         training_curves=curves,
         persistence={"prompting": prompting, "finetuning": finetuning,
-                     "endpoints": endpoints and endpoints.model_dump(mode="json")},
+                     "endpoints": endpoints[0].model_dump(mode="json") if endpoints else None,
+                     "endpoints_by_seed": [e.model_dump(mode="json") for e in endpoints] if len(endpoints) > 1 else []},
         refusals=refusals,
         timings=timings,
         environment=collect_environment().model_dump(),
@@ -270,30 +278,68 @@ def compared(names: list[str]) -> list[tuple[str, str]]:
     return [(key, arm) for key, arm in COMPARISONS if arm in names]
 
 
-def _endpoints(cfg: Config, out: Path, run: Runner, first: dict[str, ArmResult], curves: dict,
-               prompting, prompting_inputs: dict):
-    """The persistence endpoints of docs/organism.md §4; for the matched start, the pair of RL
-    checkpoints (one per arm) whose no-prompt curve scores are closest is prompted as well (a
-    final model is already prompted)."""
+def _persisted(cfg: Config, arms: list[ArmResult]) -> list[dict[str, ArmResult]]:
+    """The baseline and trait arms of the first `run.persistence_seeds` seeds, one pair per seed."""
+    seeds = sorted({a.seed for a in arms if a.arm == "trait"})[:cfg.run.persistence_seeds]
+    return [{a.arm: a for a in arms if a.seed == s and a.arm in (CONTROL, "trait")} for s in seeds]
+
+
+def _seeded(name: str, i: int, pair: dict[str, ArmResult], sep: str = "_") -> str:
+    """A persistence stage's label or folder: the first seed's keeps the plain name (so runs with
+    one persisted seed keep their stages), every other seed's names its seed."""
+    return name if i == 0 else f"{name}{sep}s{pair['trait'].seed}"
+
+
+@dataclass
+class _Matched:
+    """One persisted seed's matched start: the pair of RL checkpoints (trait, baseline) whose
+    no-prompt curve scores are closest, the models to prompt there (a final model is the arm's
+    own, already prompted), and the stage call that prompts the others."""
+
+    steps: tuple[int, int]
+    scores: tuple[float, float]
+    models: list
+    final: list[bool]
+    call: int | None = None  # index into the matched-start calls run side by side
+
+
+def _endpoints(cfg: Config, out: Path, run: Runner, pairs: list[dict[str, ArmResult]], curves: dict,
+               prompted: list, prompting_inputs: dict) -> list:
+    """The persistence endpoints of docs/organism.md §4, one set per persisted seed; for the
+    matched start, the pair of RL checkpoints (one per arm) whose no-prompt curve scores are
+    closest is prompted as well, every seed's side by side."""
     from traitrl.experiments.endpoints import matched_drop, matched_pair, persistence_endpoints
 
-    control, trait = first[CONTROL], first["trait"]
-    series = {a.name: list(zip(curves[a.name]["steps"], curves[a.name]["out_of_distribution_score"], strict=True))
-              for a in (trait, control)}
-    folder, pc = out / prompting.dir, cfg.persistence
-    pair = matched_pair(series[trait.name], series[control.name])
-    matched = None
-    if pair is not None:
-        picked = list(zip((trait, control), pair, strict=True))
-        final = [step == arm.curve.steps[-1] for arm, step in picked]
-        models = [arm if last else arm.checkpoint(step) for (arm, step), last in zip(picked, final, strict=True)]
-        to_prompt = [m for m, last in zip(models, final, strict=True) if not last]
-        matched_folder = out / run(stages.prompting, "persist_matched_start", models=to_prompt,
-                                   dest="persistence/matched_start", **prompting_inputs).dir if to_prompt else folder
-        t_at, b_at = [(folder if last else matched_folder, m.name) for m, last in zip(models, final, strict=True)]
-        scores = tuple(dict(series[arm.name])[step] for arm, step in picked)
-        matched = matched_drop(b_at, t_at, pair, scores, pc.n_boot, pc.seed)
-    return persistence_endpoints(folder, control.name, trait.name, pc.n_boot, pc.seed, matched)
+    matches: list[_Matched | None] = []
+    calls: list[Call] = []
+    for i, pair in enumerate(pairs):
+        arms = (pair["trait"], pair[CONTROL])
+        series = [dict(zip(curves[a.name]["steps"], curves[a.name]["out_of_distribution_score"], strict=True))
+                  for a in arms]
+        steps = matched_pair(*(list(s.items()) for s in series))
+        if steps is None:
+            matches.append(None)
+            continue
+        final = [step == arm.curve.steps[-1] for arm, step in zip(arms, steps, strict=True)]
+        models = [arm if last else arm.checkpoint(step) for arm, step, last in zip(arms, steps, final, strict=True)]
+        m = _Matched(steps, (series[0][steps[0]], series[1][steps[1]]), models, final)
+        if not all(final):
+            m.call = len(calls)
+            calls.append(Call(stages.prompting, _seeded("persist_matched_start", i, pair),
+                              {"models": [x for x, last in zip(models, final, strict=True) if not last],
+                               "dest": _seeded("persistence/matched_start", i, pair, "-"), **prompting_inputs}))
+        matches.append(m)
+    done = run.parallel(calls, "matched starts") if calls else []
+    pc, endpoints = cfg.persistence, []
+    for pair, prompting, m in zip(pairs, prompted, matches, strict=True):
+        folder = out / prompting.dir
+        drop = None
+        if m is not None:
+            there = folder if m.call is None else out / done[m.call].dir
+            t_at, b_at = [(folder if last else there, x.name) for x, last in zip(m.models, m.final, strict=True)]
+            drop = matched_drop(b_at, t_at, m.steps, m.scores, pc.n_boot, pc.seed)
+        endpoints.append(persistence_endpoints(folder, pair[CONTROL].name, pair["trait"].name, pc.n_boot, pc.seed, drop))
+    return endpoints
 
 
 def _curve_points(cfg: Config, out: Path, base: BaseResult, arms: list[ArmResult],

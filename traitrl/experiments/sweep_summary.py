@@ -3,12 +3,14 @@ self-contained `report.html` (`traitrl.report.sweep`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from traitrl.atomic import write_text
 from traitrl.evals.stats import t_interval
+from traitrl.report.endpoints import Endpoint, PersistenceEndpoints, known_differences, matched_drop
 from traitrl.report.schema import RunResults, load_run_results
 from traitrl.report.sweep import ALL_EVALS, CellSummary, SeedMean, SweepSummary, render_sweep
 from traitrl.train.arms import CONTROL
@@ -51,20 +53,24 @@ def _cell(cell, res: RunResults) -> CellSummary:
         regressed_bh=sb.bh.regressed if sb else 0,
         mean_delta=seed_mean(deltas), in_distribution_gain=seed_mean(gains),
         family_delta={f: seed_mean(v) for f, v in sorted(by_family.items()) if len(v) == len(deltas)},
-        harmful_drop_difference=_drop_difference(res, base.get(seeds[0]) if seeds else None,
-                                                 trait.get(seeds[0]) if seeds else None),
+        **_persistence(res),
     )
 
 
-def _drop_difference(res: RunResults, base: str | None, trait: str | None) -> float | None:
-    p = res.persistence.prompting or {}
-    drops = []
-    for key in (trait, base):
-        s = p.get(key) if key else None
-        if s is None or s.none is None or s.harmful is None or s.none.value is None or s.harmful.value is None:
-            return None
-        drops.append(s.none.value - s.harmful.value)
-    return drops[0] - drops[1]
+def _persistence(res: RunResults) -> dict[str, SeedMean]:
+    """The persistence endpoints trait − baseline on known harmful personas, one value per
+    persisted seed (`run.persistence_seeds`): the final models' raw drop, the matched start's drop
+    and the harmful and careful shares."""
+    p = res.persistence
+    seeds = p.endpoints_by_seed or ([p.endpoints] if p.endpoints is not None else [])
+
+    def per_seed(read: Callable[[PersistenceEndpoints], dict[str, Endpoint]]) -> SeedMean:
+        values = known_differences(seeds, read)
+        return seed_mean(values) if values and None not in values else SeedMean(value=None)  # type: ignore[arg-type]
+
+    return {"drop_difference": per_seed(lambda e: e.raw_drop), "matched_drop_difference": per_seed(matched_drop),
+            "harmful_share_difference": per_seed(lambda e: e.harmful_share),
+            "careful_share_difference": per_seed(lambda e: e.careful_share)}
 
 
 def paired_difference(a: SeedMean, b: SeedMean) -> SeedMean:

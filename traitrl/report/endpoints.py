@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -41,3 +43,23 @@ class PersistenceEndpoints(_Record):
     harmful_share: dict[str, Endpoint] = Field(description="(none - harmful) / none")
     careful_share: dict[str, Endpoint] = Field(description="(careful - none) / (1 - none)")
     matched_start: MatchedStart | None = None
+
+
+def matched_drop(e: PersistenceEndpoints) -> dict[str, Endpoint]:
+    return e.matched_start.drop if e.matched_start else {}
+
+
+# the endpoints read seed by seed (a sweep's persistence columns, the report's per-seed table)
+SEED_READS: tuple[tuple[str, Callable[[PersistenceEndpoints], dict[str, Endpoint]]], ...] = (
+    ("score under harmful prompts", lambda e: e.score_under_attack),
+    ("raw drop, final models", lambda e: e.raw_drop),
+    ("3. matched-start drop", matched_drop),
+    ("harmful share", lambda e: e.harmful_share),
+    ("careful share", lambda e: e.careful_share),
+)
+
+
+def known_differences(by_seed: Sequence[PersistenceEndpoints],
+                      read: Callable[[PersistenceEndpoints], dict[str, Endpoint]]) -> list[float | None]:
+    """One endpoint's difference (trait − baseline) on known personas, seed by seed."""
+    return [e.difference if (e := read(s).get("known")) else None for s in by_seed]

@@ -18,7 +18,13 @@ import math
 from collections.abc import Mapping
 
 from traitrl.evals.scoreboard import Counts, Scoreboard
-from traitrl.report.endpoints import Endpoint, MatchedStart, PersistenceEndpoints
+from traitrl.report.endpoints import (
+    SEED_READS,
+    Endpoint,
+    MatchedStart,
+    PersistenceEndpoints,
+    known_differences,
+)
 from traitrl.report.html import ci, esc, num, section, table
 from traitrl.report.schema import RunResults
 
@@ -67,6 +73,22 @@ def endpoints_table(e: PersistenceEndpoints) -> str:
         rows.append(["3. matched start", *(["no RL checkpoint of both arms has a no-prompt curve score"] * 2)])
     head = ["endpoint", "known personas: baseline → trait<br>Δ [95% CI]", "unseen personas: baseline → trait<br>Δ [95% CI]"]
     return table(head, rows, numeric=(1, 2))
+
+
+def seed_endpoints_table(by_seed: list[PersistenceEndpoints]) -> str:
+    """The endpoints' differences (trait − baseline, known personas) of each persisted seed, and
+    their mean with a t-interval over seeds: the interval that includes training variance."""
+    from traitrl.evals.stats import t_interval
+
+    rows = []
+    for title, read in SEED_READS:
+        values = known_differences(by_seed, read)
+        known = [v for v in values if v is not None]
+        mean = (f"{num(sum(known) / len(known), 3, sign=True)} "
+                f'<span class="dim">{ci(t_interval(known), 3, sign=True)}</span>') if known and len(known) == len(values) else "—"
+        rows.append([esc(title), *(num(v, 3, sign=True) for v in values), mean])
+    head = ["known personas, trait − baseline", *(esc(e.model) for e in by_seed), "mean [t-interval over seeds]"]
+    return table(head, rows, numeric=range(1, len(by_seed) + 2))
 
 
 def _bound(n: int) -> int:

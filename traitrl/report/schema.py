@@ -209,7 +209,10 @@ class Persistence(_Record):
     )
     finetuning: Finetuning | None = None
     endpoints: PersistenceEndpoints | None = Field(
-        default=None, description="the persistence endpoints fixed in docs/organism.md §4 (trait vs baseline)")
+        default=None, description="the persistence endpoints fixed in docs/organism.md §4 (trait vs baseline), first seed")
+    endpoints_by_seed: list[PersistenceEndpoints] = Field(
+        default_factory=list, description="the endpoints of every persisted seed, first seed first (run.persistence_seeds "
+                                          "> 1; empty when only the first seed is persisted)")
 
 
 class RefusalRate(_Record):

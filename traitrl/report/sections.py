@@ -22,7 +22,7 @@ from traitrl.report.html import (
     table,
 )
 from traitrl.report.names import Names, label
-from traitrl.report.nulls import endpoints_table
+from traitrl.report.nulls import endpoints_table, seed_endpoints_table
 from traitrl.report.plots import (
     finetuning_caption,
     forest_caption,
@@ -224,6 +224,11 @@ def prompting_section(res: RunResults, figs: Figures) -> str:
                  + '<p class="dim">Differences are trait − baseline with 95 % CIs from a paired bootstrap over '
                    "items (one resample applied to both models and every condition); the experiment runs on the "
                    "first seed's arms, so the CIs leave out training variance.</p>")
+    if len(res.persistence.endpoints_by_seed) > 1:
+        body += ("<h3>The endpoints of every persisted seed</h3>"
+                 + seed_endpoints_table(res.persistence.endpoints_by_seed)
+                 + '<p class="dim">Each seed\'s baseline and trait arms prompted alike (<code>run.persistence_seeds'
+                   "</code>); the t-interval over seeds is the one that carries training variance.</p>")
     return section("prompting", title, body, intro)
 
 
