@@ -132,4 +132,6 @@ def _check_both_seeds_persisted(out: Path, res: dict) -> None:
     drops = [e["raw_drop"]["known"]["difference"] for e in by_seed]
     assert summary["drop_difference"].per_seed == drops and summary["drop_difference"].ci is not None
     assert len(summary["matched_drop_difference"].per_seed) == 2
+    for key, field in (("score_under_attack", "score_under_attack_difference"), ("logit_drop", "logit_drop_difference")):
+        assert summary[field].per_seed == [e[key]["known"]["difference"] for e in by_seed]
     assert "The endpoints of every persisted seed" in (out / "report.html").read_text(encoding="utf-8")

@@ -61,7 +61,8 @@ def test_persistence_columns_carry_seed_intervals_and_the_knob_gets_its_panel():
     # it straddles 0; the table bolds only the interval that excludes 0
     tau1 = _cell("tau-1", {"corpus.operator_tie": 1.0}, None, [0.1, 0.1, 0.1], {},
                  drop_difference=seed_mean([-0.03, -0.05, -0.04]), matched_drop_difference=seed_mean([-0.04, -0.06, -0.05]),
-                 harmful_share_difference=seed_mean([-0.1, -0.12, -0.08]), careful_share_difference=seed_mean([0.0, 0.01, -0.01]))
+                 harmful_share_difference=seed_mean([-0.1, -0.12, -0.08]), careful_share_difference=seed_mean([0.0, 0.01, -0.01]),
+                 score_under_attack_difference=seed_mean([0.06, 0.07, 0.08]), logit_drop_difference=seed_mean([-0.2, -0.3, -0.25]))
     tau0 = _cell("tau-0", {"corpus.operator_tie": 0.0}, None, [0.1, 0.1, 0.1], {},
                  drop_difference=seed_mean([-0.02, 0.02, 0.01]), matched_drop_difference=seed_mean([-0.02, 0.03, 0.0]),
                  harmful_share_difference=seed_mean([0.0, 0.02, -0.02]), careful_share_difference=seed_mean([0.0, 0.01, -0.01]))
@@ -70,6 +71,12 @@ def test_persistence_columns_carry_seed_intervals_and_the_knob_gets_its_panel():
     table = html[html.index('id="persistence"'):html.index("</section>", html.index('id="persistence"'))]
     assert "<b>-0.050 [" in table  # tau = 1's matched start: every seed below 0
     assert "+0.003 [" in table and "<b>+0.003" not in table  # tau = 0's straddles 0
+    # the three endpoints fixed in advance come first, in their order, each in its own column
+    heads = ["1. score under harmful prompts", "2. logit-scale drop", "3. drop, matched start", "raw drop, final models"]
+    assert [table.index(h) for h in heads] == sorted(table.index(h) for h in heads)
+    tau1_row = table[table.index(">tau-1<"):]
+    cols = [tau1_row.index(v) for v in ("<b>+0.070 [", "<b>-0.250 [", "<b>-0.050 [", "<b>-0.040 [")]
+    assert cols == sorted(cols)
     one_panel_less = key_plot(summary.model_copy(update={"cells": [
         c.model_copy(update={"matched_drop_difference": SeedMean(value=None)}) for c in summary.cells]}),
         "corpus.operator_tie")

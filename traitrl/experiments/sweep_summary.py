@@ -59,8 +59,9 @@ def _cell(cell, res: RunResults) -> CellSummary:
 
 def _persistence(res: RunResults) -> dict[str, SeedMean]:
     """The persistence endpoints trait − baseline on known harmful personas, one value per
-    persisted seed (`run.persistence_seeds`): the final models' raw drop, the matched start's drop
-    and the harmful and careful shares."""
+    persisted seed (`run.persistence_seeds`): the three fixed in advance (score under attack,
+    logit-scale drop, the matched start's drop), the final models' raw drop and the harmful and
+    careful shares."""
     p = res.persistence
     seeds = p.endpoints_by_seed or ([p.endpoints] if p.endpoints is not None else [])
 
@@ -68,7 +69,9 @@ def _persistence(res: RunResults) -> dict[str, SeedMean]:
         values = known_differences(seeds, read)
         return seed_mean(values) if values and None not in values else SeedMean(value=None)  # type: ignore[arg-type]
 
-    return {"drop_difference": per_seed(lambda e: e.raw_drop), "matched_drop_difference": per_seed(matched_drop),
+    return {"score_under_attack_difference": per_seed(lambda e: e.score_under_attack),
+            "logit_drop_difference": per_seed(lambda e: e.logit_drop),
+            "drop_difference": per_seed(lambda e: e.raw_drop), "matched_drop_difference": per_seed(matched_drop),
             "harmful_share_difference": per_seed(lambda e: e.harmful_share),
             "careful_share_difference": per_seed(lambda e: e.careful_share)}
 

@@ -51,7 +51,8 @@ def matched_drop(e: PersistenceEndpoints) -> dict[str, Endpoint]:
 
 # the endpoints read seed by seed (a sweep's persistence columns, the report's per-seed table)
 SEED_READS: tuple[tuple[str, Callable[[PersistenceEndpoints], dict[str, Endpoint]]], ...] = (
-    ("score under harmful prompts", lambda e: e.score_under_attack),
+    ("1. score under harmful prompts", lambda e: e.score_under_attack),
+    ("2. logit-scale drop", lambda e: e.logit_drop),
     ("raw drop, final models", lambda e: e.raw_drop),
     ("3. matched-start drop", matched_drop),
     ("harmful share", lambda e: e.harmful_share),

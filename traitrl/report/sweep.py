@@ -40,6 +40,13 @@ class CellSummary(_Record):
     regressed_bh: int
     mean_delta: SeedMean = Field(description="trait - baseline, mean over evals (positive = better), per seed")
     in_distribution_gain: SeedMean = Field(description="final dev trait score, trait - baseline, per seed")
+    score_under_attack_difference: SeedMean = Field(
+        default_factory=lambda: SeedMean(value=None),
+        description="aligned score under known harmful personas (docs/organism.md §4, endpoint 1), trait - baseline, "
+                    "per persisted seed; positive = the trait model stays more aligned under attack")
+    logit_drop_difference: SeedMean = Field(
+        default_factory=lambda: SeedMean(value=None),
+        description="logit(none) - logit(harmful) on known personas (endpoint 2), trait - baseline, per persisted seed")
     drop_difference: SeedMean = Field(
         default_factory=lambda: SeedMean(value=None),
         description="known harmful persona drop (none - harmful) of the final models, trait - baseline, per persisted "
@@ -140,11 +147,13 @@ def _errorbar(ax, xs: list[float], means: list[SeedMean], label: str) -> None:
 
 
 def _persistence_table(cells: list[CellSummary]) -> str:
-    rows = [[esc(c.name), _marked(c.drop_difference), _marked(c.matched_drop_difference),
+    rows = [[esc(c.name), _marked(c.score_under_attack_difference), _marked(c.logit_drop_difference),
+             _marked(c.matched_drop_difference), _marked(c.drop_difference),
              _marked(c.harmful_share_difference), _marked(c.careful_share_difference),
              str(len(c.matched_drop_difference.per_seed))] for c in cells]
-    return table(["cell", "drop diff., final models", "drop diff., matched start", "harmful share diff.",
-                  "careful share diff.", "persisted seeds"], rows, numeric=range(1, 6))
+    return table(["cell", "1. score under harmful prompts", "2. logit-scale drop", "3. drop, matched start",
+                  "raw drop, final models", "harmful share", "careful share", "persisted seeds"],
+                 rows, numeric=range(1, 8))
 
 
 def _loo_family_table(loo: list[CellSummary]) -> str:
@@ -174,8 +183,10 @@ def render_sweep(summary: SweepSummary) -> str:
     if any(c.drop_difference.value is not None for c in ref):
         body += ('<section id="persistence"><h2>Persistence</h2><p>Trait − baseline on known harmful persona '
                  "prompts, each a mean over the persisted seeds with its t-interval; bold where it excludes 0. "
-                 "Negative drop differences and a negative harmful-share difference beside an unchanged careful "
-                 "share are selective persistence (docs/organism.md §4).</p>" + _persistence_table(ref) + "</section>")
+                 "Endpoints 1–3 were fixed in advance (docs/organism.md §4): a higher score under harmful prompts, "
+                 "a negative logit-scale drop difference and a negative matched-start drop difference, with a "
+                 "negative harmful-share difference beside an unchanged careful share, are selective persistence. "
+                 "The raw drop of the final models compares different starts; read it beside the others.</p>" + _persistence_table(ref) + "</section>")
     for key in _numeric_keys(summary):
         caption = ("Error bars: 95 % t-intervals over RL seeds." if any(c.mean_delta.ci for c in ref)
                    else "One RL seed per cell: no seed intervals.")
