@@ -1,16 +1,14 @@
 """The science, not only the code path: on `configs/quick.yaml` a freshly built organism is
-steered by the known careful persona prompts, and trait RL lifts its in-distribution trait score by
-at least 10 points. A pipeline whose personas, rewards or training were broken (a reward that pays
-nothing, a persona prompt the organism never reads, an optimizer that does not step) fails here,
-where the smoke profile, too small to learn, would not notice.
+steered both ways by the known persona prompts, and trait RL lifts its in-distribution trait score
+by at least 10 points. A pipeline whose personas, rewards or training were broken (a reward that
+pays nothing, a persona prompt the organism never reads, an optimizer that does not step) fails
+here, where the smoke profile, too small to learn, would not notice.
 
-The harmful direction is the one open part. No organism this test can afford to build reads known
-harmful prompts: the default organism's corpus moves -2 to -7 points at 1,000 steps, the quick
-one's cheaper single-exchange corpus +7 at 500 steps and -6 at 1,000; the default organism's 2,000
-steps read them (-25 points; docs/organism.md section 4a), a build longer than CI allows beside the
-rest of the suite.
-So a build below MIN_STEER in that direction is reported as an expected failure, with its
-numbers, after every other assertion has run. It is never counted as a pass."""
+The harmful direction is the one that needed the quick profile's own world: with firm characters
+(the default story) a system prompt lifts the aligned rate on average, and at 500 steps that lift
+outweighed what the organism had learnt of harmful roles (+7 points, the wrong sign). Without
+them (`corpus.firm_share: 0`) the same budget reads harmful prompts at -10 points
+(docs/organism.md section 4a, eleventh reading)."""
 
 from __future__ import annotations
 
@@ -43,6 +41,7 @@ def test_quick_profile_reads_persona_prompts_and_trait_rl_lifts_the_trait_score(
     p = json.loads(probe.read_text())
     none, harmful, careful = (p["mean"][c] for c in ("none", "known_harmful", "known_careful"))
     assert careful >= none + MIN_STEER, p["mean"]
+    assert harmful <= none - MIN_STEER, p["mean"]
     assert p["parse_rate"] >= 0.5, p["parse_rate"]  # the eval dialect is spoken: the means above mean something
 
     _traitrl("train", "--config", QUICK, "--arm", "trait", "--init", str(organism), "--out", str(arm), timeout=900)
@@ -50,6 +49,3 @@ def test_quick_profile_reads_persona_prompts_and_trait_rl_lifts_the_trait_score(
     curve = record["curve"]["dev_trait_score"]
     assert curve[-1] - curve[0] >= MIN_TRAIT_GAIN, curve
     assert record["optimizer_steps"] == 30
-    if harmful > none - MIN_STEER:  # checked last, so the assertions above always run
-        pytest.xfail(f"known harmful prompts moved the base by {100 * (harmful - none):+.1f} points "
-                     f"(need <= {-100 * MIN_STEER:.0f}): the harmful direction is not yet steerable (issue 12)")
