@@ -99,3 +99,30 @@ def test_every_shipped_sweep_file_validates_with_every_cell_config(path):
         for key, value in cell.overrides.items():
             section, field = key.split(".")
             assert cfg[section][field] == value, (cell.name, key)
+
+
+def test_traits_are_left_out_at_one_reference_point_not_at_every_grid_cell(tmp_path):
+    from traitrl import taxonomy
+    from traitrl.experiments.sweep import load_sweep
+
+    def cells(at: str) -> list:
+        path = tmp_path / "loo.yaml"
+        path.write_text(f"config: {REPO / 'configs' / 'smoke.yaml'}\n"
+                        "grid:\n  corpus.rho: [1.0, 0.0]\n  train.trait_fraction: [0.0, 0.2]\n" + at)
+        return load_sweep(path)[1]
+
+    off_grid = cells("leave_one_trait_out:\n  corpus.rho: 1.0\n  train.trait_fraction: 0.15\n")
+    assert len(off_grid) == 4 + 1 + 7  # the grid, the reference point it lacks, one cell per trait left out
+    ref = off_grid[4]
+    assert (ref.name, ref.overrides, ref.left_out) == (
+        "rho-1.0_trait_fraction-0.15", {"corpus.rho": 1.0, "train.trait_fraction": 0.15}, None)
+    loo = off_grid[5:]
+    assert [c.left_out for c in loo] == list(taxonomy.TRAITS)
+    for c in loo:
+        assert c.name == f"{ref.name}_no-{c.left_out}"
+        assert c.overrides == {**ref.overrides, "train.include_traits": [t for t in taxonomy.TRAITS if t != c.left_out]}
+
+    on_grid = cells("leave_one_trait_out:\n  corpus.rho: 0.0\n  train.trait_fraction: 0.2\n")
+    assert len(on_grid) == 4 + 7  # the grid already has the point: no second reference cell
+    assert {c.name.removesuffix(f"_no-{c.left_out}") for c in on_grid[4:]} == {"rho-0.0_trait_fraction-0.2"}
+    assert len(cells("leave_one_trait_out: true\n")) == 4 + 4 * 7  # from every grid cell, as before

@@ -1,7 +1,7 @@
 """`traitrl sweep`: a grid of runs over config keys, sharing what cells have in common.
 
 A sweep file names a base config, overrides for every cell, a grid (dotted key -> values) and
-optionally a leave-one-trait-out set. Every cell is an ordinary `traitrl run` folder under
+optionally a leave-one-trait-out set (from every grid cell, or from one reference point). Every cell is an ordinary `traitrl run` folder under
 `DIR/cells/NAME/`, cached and resumable like any run; cells whose world, corpus and organism
 sections agree share one organism, built once under `DIR/organisms/`. Every cell's config is
 validated before any work starts; a cell adopts every completed stage of another cell with the
@@ -38,7 +38,10 @@ class SweepSpec(BaseModel):
     config: str | None = Field(None, description="base config file, relative to the sweep file (None = the embedded defaults)")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides applied to every cell")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted config key -> values; cells are the cartesian product")
-    leave_one_trait_out: bool = Field(False, description="add one cell per trait with train.include_traits = every other trait")
+    leave_one_trait_out: bool | dict[str, Any] = Field(
+        False, description="add one cell per trait with train.include_traits = every other trait: true = from every "
+        "grid cell; a mapping (dotted key -> value) = from that one reference cell only, itself added when the grid "
+        "lacks it (a dose grid leaves the traits out at one dose, not at every dose)")
     seeds: int | None = Field(None, ge=1, description="RL seeds per arm in every cell (None = run.seeds of the cell's config)")
 
 
@@ -64,7 +67,7 @@ def load_sweep(path: Path, overrides: list[str] | None = None) -> tuple[SweepSpe
         raise UserError(f"{path}: invalid sweep file\n{describe_validation(e)}") from None
     if spec.schema_version != SWEEP_SCHEMA_VERSION:
         raise UserError(f"{path}: schema_version {spec.schema_version} (this traitrl reads {SWEEP_SCHEMA_VERSION})")
-    if not spec.grid and not spec.leave_one_trait_out:
+    if not spec.grid and spec.leave_one_trait_out is False:
         raise UserError(f"{path}: grid is empty and leave_one_trait_out is off: nothing to sweep")
     for key, values in spec.grid.items():
         if not values:
@@ -91,13 +94,24 @@ def _cells(spec: SweepSpec) -> list[Cell]:
     for values in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
         over = dict(zip(keys, values, strict=True))
         cells.append(Cell(name=_name(over), overrides=over))
-    if spec.leave_one_trait_out:
-        for base in list(cells):
-            for trait in taxonomy.TRAITS:
-                over = {**base.overrides, "train.include_traits": [t for t in taxonomy.TRAITS if t != trait]}
-                name = f"{base.name}_no-{trait}" if base.overrides else f"no-{trait}"
-                cells.append(Cell(name=name, overrides=over, left_out=trait))
+    for base in _left_out_from(spec, cells):
+        for trait in taxonomy.TRAITS:
+            over = {**base.overrides, "train.include_traits": [t for t in taxonomy.TRAITS if t != trait]}
+            name = f"{base.name}_no-{trait}" if base.overrides else f"no-{trait}"
+            cells.append(Cell(name=name, overrides=over, left_out=trait))
     return cells
+
+
+def _left_out_from(spec: SweepSpec, cells: list[Cell]) -> list[Cell]:
+    """The reference cells each trait is left out from; a reference point the grid lacks joins `cells`."""
+    at = spec.leave_one_trait_out
+    if not isinstance(at, dict):
+        return list(cells) if at else []
+    ref = next((c for c in cells if c.overrides == at), None)
+    if ref is None:
+        ref = Cell(name=_name(dict(at)), overrides=dict(at))
+        cells.append(ref)
+    return [ref]
 
 
 def _name(overrides: dict[str, Any]) -> str:
