@@ -1,8 +1,8 @@
 """`traitrl sweep`: a grid of runs over config keys, sharing what cells have in common.
 
 A sweep file names a base config, overrides for every cell, a grid (dotted key -> values) and
-optionally a leave-one-trait-out set (from every grid cell, or from one reference point). Every cell is an ordinary `traitrl run` folder under
-`DIR/cells/NAME/`, cached and resumable like any run; cells whose world, corpus and organism
+optionally a leave-one-trait-out set (from every grid cell, or from one reference point). Every
+cell is an ordinary `traitrl run` folder under `DIR/cells/NAME/`, cached and resumable like any run; cells whose world, corpus and organism
 sections agree share one organism, built once under `DIR/organisms/`. Every cell's config is
 validated before any work starts; a cell adopts every completed stage of another cell with the
 same key (hard links), so the baseline arms a grid over trait fractions or left-out traits
@@ -94,7 +94,9 @@ def _cells(spec: SweepSpec) -> list[Cell]:
     for values in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
         over = dict(zip(keys, values, strict=True))
         cells.append(Cell(name=_name(over), overrides=over))
-    for base in _left_out_from(spec, cells):
+    bases = _left_out_from(spec, cells)
+    cells += [b for b in bases if b not in cells]  # a reference point the grid lacks is a cell too
+    for base in bases:
         for trait in taxonomy.TRAITS:
             over = {**base.overrides, "train.include_traits": [t for t in taxonomy.TRAITS if t != trait]}
             name = f"{base.name}_no-{trait}" if base.overrides else f"no-{trait}"
@@ -103,15 +105,11 @@ def _cells(spec: SweepSpec) -> list[Cell]:
 
 
 def _left_out_from(spec: SweepSpec, cells: list[Cell]) -> list[Cell]:
-    """The reference cells each trait is left out from; a reference point the grid lacks joins `cells`."""
+    """The cells each trait is left out from: every grid cell, none, or the one reference point."""
     at = spec.leave_one_trait_out
     if not isinstance(at, dict):
         return list(cells) if at else []
-    ref = next((c for c in cells if c.overrides == at), None)
-    if ref is None:
-        ref = Cell(name=_name(dict(at)), overrides=dict(at))
-        cells.append(ref)
-    return [ref]
+    return [next((c for c in cells if c.overrides == at), None) or Cell(name=_name(dict(at)), overrides=dict(at))]
 
 
 def _name(overrides: dict[str, Any]) -> str:
